@@ -1,0 +1,244 @@
+// Package ledger reads the platform's system of record: for a set of tokens,
+// whether any row is live and what the newest row says. One statement per
+// sweep, bound to the token column's own type so the token index is used,
+// on a read-only session with a deadline on every query.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// Config says where the ledger is and how it is shaped.
+type Config struct {
+	// DSN is a libpq connection string or URL.
+	DSN string
+	// Table, optionally schema-qualified ("ledger.resources").
+	Table string
+	// Column names.
+	TokenColumn, StatusColumn, TypeColumn, CreatedColumn string
+	// LiveStatuses make a token live when any of its rows has one of them.
+	LiveStatuses []string
+	// QueryTimeout bounds every query, on the client and on the server.
+	QueryTimeout time.Duration
+	// MaxConns caps the pool.
+	MaxConns int32
+	// ApplicationName is shown in pg_stat_activity.
+	ApplicationName string
+}
+
+// Ledger answers token lookups. It is safe for concurrent use.
+type Ledger struct {
+	cfg   Config
+	pool  *pgxpool.Pool
+	query string
+
+	mu        sync.Mutex
+	tokenType string // resolved on first use, from the catalog
+}
+
+// Open validates the configuration and prepares a pool. It does not connect:
+// the first Lookup does, so an exporter with the sweep disabled never touches
+// the database.
+func Open(cfg Config) (*Ledger, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("ledger DSN: %w", err)
+	}
+	table, err := parseQualified(cfg.Table)
+	if err != nil {
+		return nil, fmt.Errorf("ledger table: %w", err)
+	}
+	for name, col := range map[string]string{"token": cfg.TokenColumn, "status": cfg.StatusColumn, "type": cfg.TypeColumn, "created": cfg.CreatedColumn} {
+		if col == "" {
+			return nil, fmt.Errorf("ledger %s column: empty name", name)
+		}
+	}
+	if cfg.QueryTimeout <= 0 {
+		return nil, errors.New("ledger query timeout must be positive")
+	}
+	if cfg.MaxConns < 1 {
+		cfg.MaxConns = 2
+	}
+	pcfg.MaxConns = cfg.MaxConns
+	pcfg.MinConns = 0
+	pcfg.MaxConnIdleTime = 5 * time.Minute
+	pcfg.HealthCheckPeriod = 30 * time.Second
+	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > cfg.QueryTimeout {
+		pcfg.ConnConfig.ConnectTimeout = cfg.QueryTimeout
+	}
+	rp := pcfg.ConnConfig.RuntimeParams
+	// The exporter only reads; the session says so, so no statement it sends
+	// could ever write, whatever the role may do.
+	rp["default_transaction_read_only"] = "on"
+	rp["statement_timeout"] = fmt.Sprint(cfg.QueryTimeout.Milliseconds())
+	rp["lock_timeout"] = fmt.Sprint(cfg.QueryTimeout.Milliseconds())
+	rp["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * cfg.QueryTimeout).Milliseconds())
+	if cfg.ApplicationName != "" {
+		rp["application_name"] = cfg.ApplicationName
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger pool: %w", err)
+	}
+	id := func(c string) string { return pgx.Identifier{c}.Sanitize() }
+	tok, st, ty, cr := id(cfg.TokenColumn), id(cfg.StatusColumn), id(cfg.TypeColumn), id(cfg.CreatedColumn)
+	// Live wins over any number of terminal rows; a row without a status is
+	// not known to be terminal, so it counts as live. The newest row gives
+	// the last status and the resource type.
+	q := fmt.Sprintf(`SELECT %[1]s::text,
+  coalesce(bool_or(%[2]s IS NULL OR %[2]s::text = ANY($2::text[])), true),
+  coalesce((array_agg(%[2]s::text ORDER BY %[4]s DESC NULLS LAST))[1], ''),
+  coalesce((array_agg(%[3]s::text ORDER BY %[4]s DESC NULLS LAST))[1], '')
+FROM %[5]s
+WHERE %[1]s = ANY($1)
+GROUP BY %[1]s`, tok, st, ty, cr, table.Sanitize())
+	return &Ledger{cfg: cfg, pool: pool, query: q}, nil
+}
+
+// Close releases the pool.
+func (l *Ledger) Close() { l.pool.Close() }
+
+// Query returns the statement a sweep runs, for EXPLAIN and documentation.
+func (l *Ledger) Query() string { return l.query }
+
+// Lookup returns the ledger's record for each token that has rows. Tokens
+// that cannot be values of the token column's type (not a uuid, for a uuid
+// column) have no row by definition and are left out of the query, never
+// failing it. An error means nothing may be concluded from this lookup.
+func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	defer cancel()
+	facts := make(sweep.Facts)
+	if len(tokens) == 0 {
+		return facts, nil
+	}
+	typ, err := l.columnType(ctx)
+	if err != nil {
+		return nil, err
+	}
+	arg, byValue, err := bindTokens(typ, tokens)
+	if err != nil {
+		return nil, err
+	}
+	if len(byValue) == 0 {
+		return facts, nil
+	}
+	rows, err := l.pool.Query(ctx, l.query, arg, l.cfg.LiveStatuses)
+	if err != nil {
+		return nil, fmt.Errorf("ledger query: %w", err)
+	}
+	var (
+		value string
+		rec   sweep.Record
+	)
+	_, err = pgx.ForEachRow(rows, []any{&value, &rec.Live, &rec.LastStatus, &rec.ResourceType}, func() error {
+		for _, tok := range byValue[value] {
+			facts[tok] = rec
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger query: %w", err)
+	}
+	return facts, nil
+}
+
+// Ping checks that the ledger answers, for readiness and start-up logs.
+func (l *Ledger) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	defer cancel()
+	_, err := l.columnType(ctx)
+	return err
+}
+
+// columnType reads the token column's type from the catalog, once.
+func (l *Ledger) columnType(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tokenType != "" {
+		return l.tokenType, nil
+	}
+	table, _ := parseQualified(l.cfg.Table)
+	var typ string
+	err := l.pool.QueryRow(ctx, `SELECT t.typname
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
+		table.Sanitize(), l.cfg.TokenColumn).Scan(&typ)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("ledger: table %s has no column %q (or the table does not exist)", table.Sanitize(), l.cfg.TokenColumn)
+	}
+	if err != nil {
+		return "", fmt.Errorf("ledger: read type of %s.%s: %w", table.Sanitize(), l.cfg.TokenColumn, err)
+	}
+	switch typ {
+	case "uuid", "text", "varchar":
+	default:
+		return "", fmt.Errorf("ledger: column %s.%s has type %s; supported token types are uuid, text and varchar", table.Sanitize(), l.cfg.TokenColumn, typ)
+	}
+	l.tokenType = typ
+	return typ, nil
+}
+
+// bindTokens converts namespace tokens to the column's type. It returns the
+// query argument and, per value as the database prints it, the tokens that
+// map to it (several spellings of one uuid map to one value).
+func bindTokens(typ string, tokens []string) (any, map[string][]string, error) {
+	byValue := make(map[string][]string, len(tokens))
+	switch typ {
+	case "uuid":
+		vals := make([][16]byte, 0, len(tokens))
+		for _, t := range tokens {
+			canon, ok := parseUUID(t)
+			if !ok {
+				continue
+			}
+			if _, dup := byValue[canon]; !dup {
+				vals = append(vals, uuidBytes(canon))
+			}
+			byValue[canon] = append(byValue[canon], t)
+		}
+		return vals, byValue, nil
+	case "text", "varchar":
+		vals := make([]string, 0, len(tokens))
+		for _, t := range tokens {
+			// PostgreSQL text cannot hold NUL; such a token cannot have a row.
+			if strings.IndexByte(t, 0) >= 0 {
+				continue
+			}
+			if _, dup := byValue[t]; !dup {
+				vals = append(vals, t)
+			}
+			byValue[t] = append(byValue[t], t)
+		}
+		return vals, byValue, nil
+	}
+	return nil, nil, fmt.Errorf("ledger: unsupported token type %s", typ)
+}
+
+// parseQualified splits "schema.table" (or "table") into an identifier.
+// Quoting is pgx's; names are taken literally, without SQL case folding.
+func parseQualified(s string) (pgx.Identifier, error) {
+	if s == "" {
+		return nil, errors.New("empty name")
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) > 2 {
+		return nil, fmt.Errorf("%q: want table or schema.table", s)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return nil, fmt.Errorf("%q: empty part", s)
+		}
+	}
+	return pgx.Identifier(parts), nil
+}
