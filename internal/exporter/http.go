@@ -44,7 +44,8 @@ func (s *Sweeper) document(snap *Snapshot) api.Candidates {
 		Enabled:            snap.Enabled,
 		DestructiveEnabled: snap.Enabled && snap.DestructiveEnabled,
 		Sweep: api.Sweep{
-			OK: snap.OK, Error: snap.Err, DurationSeconds: snap.Duration.Seconds(), NamespacesInScope: snap.InScope,
+			OK: snap.OK, Error: snap.Err, DurationSeconds: snap.Duration.Seconds(),
+			LedgerQuerySeconds: snap.LedgerDuration.Seconds(), NamespacesInScope: snap.InScope,
 		},
 		Policy: api.Policy{
 			Prefix: p.Prefix, GraceSeconds: p.Grace.Seconds(), Confirmations: p.Confirmations, ReclaimTypes: types,

@@ -40,6 +40,7 @@ type Snapshot struct {
 	Err                string
 	Stage              string
 	Duration           time.Duration
+	LedgerDuration     time.Duration
 	InScope            int
 	Candidates         []api.Candidate
 	// State carries streaks and first sightings to the next sweep and to
@@ -115,7 +116,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	defer cancel()
 	prev := s.latest.Load()
 
-	res, stage, err := s.compute(ctx, prev, start)
+	res, ledgerTime, stage, err := s.compute(ctx, prev, start)
 	elapsed := s.now().Sub(start)
 	s.metrics.duration.Observe(elapsed.Seconds())
 	if err != nil {
@@ -124,7 +125,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	}
 	next := &Snapshot{
 		GeneratedAt: start, Completed: true, Enabled: true, DestructiveEnabled: s.cfg.DestructiveEnabled,
-		OK: true, Duration: elapsed, InScope: res.InScope, Candidates: res.Candidates, State: res.State, LastSuccess: start,
+		OK: true, Duration: elapsed, LedgerDuration: ledgerTime, InScope: res.InScope, Candidates: res.Candidates, State: res.State, LastSuccess: start,
 	}
 	if next.Candidates == nil {
 		next.Candidates = []api.Candidate{}
@@ -140,22 +141,23 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	s.logChanges(prev, next, res)
 }
 
-func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (sweep.Result, string, error) {
+func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (sweep.Result, time.Duration, string, error) {
 	if err := s.ns.Healthy(); err != nil {
-		return sweep.Result{}, StageKubernetes, err
+		return sweep.Result{}, 0, StageKubernetes, err
 	}
 	nss := s.ns.List()
 	tokens := s.cfg.Policy.Tokens(nss, now)
 	qstart := s.now()
 	facts, err := s.ledger.Lookup(ctx, tokens)
-	s.metrics.ledgerDuration.Observe(s.now().Sub(qstart).Seconds())
+	ledgerTime := s.now().Sub(qstart)
+	s.metrics.ledgerDuration.Observe(ledgerTime.Seconds())
 	if err != nil {
-		return sweep.Result{}, StageLedger, err
+		return sweep.Result{}, ledgerTime, StageLedger, err
 	}
 	// The watch may have broken while the ledger answered; a stale cache
 	// would turn deleted namespaces into candidates.
 	if err := s.ns.Healthy(); err != nil {
-		return sweep.Result{}, StageKubernetes, err
+		return sweep.Result{}, ledgerTime, StageKubernetes, err
 	}
 	res, err := sweep.Decide(nss, facts, s.cfg.Policy, prev.State, now)
 	if err != nil {
@@ -163,9 +165,9 @@ func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (s
 		if errors.Is(err, sweep.ErrImplausible) {
 			stage = StageGuard
 		}
-		return sweep.Result{}, stage, err
+		return sweep.Result{}, ledgerTime, stage, err
 	}
-	return res, "", nil
+	return res, ledgerTime, "", nil
 }
 
 func (s *Sweeper) fail(prev *Snapshot, start time.Time, elapsed time.Duration, stage string, err error) {
