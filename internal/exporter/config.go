@@ -64,6 +64,8 @@ type Options struct {
 	MetricsNamespace string
 	Kubeconfig       string
 	KubeTimeout      time.Duration
+	KubeQPS          float64
+	KubeBurst        int
 }
 
 // AddFlags registers the flags on app.
@@ -97,6 +99,8 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
 	app.Flag("kubernetes.timeout", "Deadline of one Kubernetes API request (watches excepted).").Default("10s").SetValue(durationValue("kubernetes.timeout", &o.KubeTimeout))
+	app.Flag("kubernetes.qps", "Client-side limit of Kubernetes API requests per second; a negative value turns the limit off.").Default("5").SetValue(floatValue("kubernetes.qps", &o.KubeQPS))
+	app.Flag("kubernetes.burst", "Requests allowed above --kubernetes.qps in a burst.").Default("10").SetValue(intValue("kubernetes.burst", &o.KubeBurst))
 }
 
 // Config is a validated configuration. Only Options.Validate makes one.
@@ -203,6 +207,12 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if o.KubeTimeout <= 0 {
 		return bad("kubernetes.timeout", "%s: must be positive", o.KubeTimeout)
 	}
+	if o.KubeQPS == 0 {
+		return bad("kubernetes.qps", "0: must be positive, or negative for no limit")
+	}
+	if o.KubeQPS > 0 && o.KubeBurst < 1 {
+		return bad("kubernetes.burst", "%d: must be at least 1", o.KubeBurst)
+	}
 
 	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
 	c.DestructiveEnabled, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
@@ -249,7 +259,8 @@ func (o *Options) Validate(env Env) (Config, error) {
 		MaxConns:        int32(o.LedgerMaxConns),
 		ApplicationName: "orphans-exporter",
 	}
-	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter"}
+	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
+		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
 	return c, nil
 }
 

@@ -113,6 +113,8 @@ func TestValidateRejects(t *testing.T) {
 		{[]string{"--web.telemetry-path=metrics"}, nil, "--web.telemetry-path"},
 		{[]string{"--web.telemetry-path=/candidates"}, nil, "--web.telemetry-path"},
 		{[]string{"--kubernetes.timeout=0s"}, nil, "--kubernetes.timeout"},
+		{[]string{"--kubernetes.qps=0"}, nil, "--kubernetes.qps"},
+		{[]string{"--kubernetes.burst=0"}, nil, "--kubernetes.burst"},
 		{nil, []string{EnvEnabled, "true"}, EnvLedgerDSN},
 		{[]string{"--ledger.dsn-file=" + filepath.Join(dir, "missing")}, nil, "--ledger.dsn-file"},
 		{[]string{"--ledger.dsn-file=" + empty}, nil, "--ledger.dsn-file"},

@@ -19,8 +19,10 @@ type ClientOptions struct {
 	// Timeout bounds every non-watch request.
 	Timeout   time.Duration
 	UserAgent string
-	QPS       float32
-	Burst     int
+	// QPS and Burst limit requests on the client; a negative QPS turns the
+	// limit off, 0 keeps client-go's defaults.
+	QPS   float32
+	Burst int
 }
 
 // RESTConfig loads a client configuration.
@@ -36,7 +38,7 @@ func RESTConfig(o ClientOptions) (*rest.Config, error) {
 	if o.UserAgent != "" {
 		cfg.UserAgent = o.UserAgent
 	}
-	if o.QPS > 0 {
+	if o.QPS != 0 {
 		cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	}
 	// Metadata is all the exporter reads; protobuf keeps lists small.
