@@ -54,6 +54,19 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 	hack/test-tools.sh k8s
 	$(GO) run ./hack/demo --bin $(BIN)
 
+BENCH_SIZES  ?= 1000x100000,10000x100000,10000x1000000,50000x5000000
+BENCH_SWEEPS ?= 20
+BENCH_DIR    := .cache/bench
+
+.PHONY: bench
+bench: deps ## Measure the exporter against the naive sweep on fleets of BENCH_SIZES; writes docs/BENCHMARKS.md (about an hour).
+	hack/test-tools.sh k8s
+	mkdir -p $(BENCH_DIR)
+	$(GO) build -o $(BENCH_DIR)/orphans-exporter ./exporter
+	$(GO) build -o $(BENCH_DIR)/bench ./hack/bench
+	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --sizes=$(BENCH_SIZES) --sweeps=$(BENCH_SWEEPS) \
+		--go-bench=$(GO) --out=docs/BENCHMARKS.md
+
 .PHONY: clean
 clean: ## Remove build output (keeps the cached test binaries in bin/k8s).
 	rm -rf $(BIN)/orphans-exporter $(BIN)/kubectl-orphans dist/

@@ -1,0 +1,388 @@
+// Package bench measures orphans-exporter at platform scale against the naive
+// sweep it replaces, on the real test bed: a fleet of tenant namespaces in a
+// real kube-apiserver and a ledger of rows in a real PostgreSQL. Both
+// programs run as their own processes against the same fleet, one after the
+// other, and are measured the same way; the report gives every figure
+// absolute and as a ratio against the baseline.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/orphansweep/orphans/internal/testenv"
+)
+
+// Size is one fleet: N namespaces and M ledger rows.
+type Size struct{ N, M int }
+
+func (s Size) String() string { return fmt.Sprintf("%dx%d", s.N, s.M) }
+
+// ParseSizes reads "1000x100000,10000x1000000".
+func ParseSizes(s string) ([]Size, error) {
+	var out []Size
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		n, m, ok := strings.Cut(part, "x")
+		if !ok {
+			return nil, fmt.Errorf("size %q: want NAMESPACESxROWS", part)
+		}
+		nn, err1 := strconv.Atoi(strings.ReplaceAll(n, "_", ""))
+		mm, err2 := strconv.Atoi(strings.ReplaceAll(m, "_", ""))
+		if err1 != nil || err2 != nil || nn < 1 || mm < 1 {
+			return nil, fmt.Errorf("size %q: want positive NAMESPACESxROWS", part)
+		}
+		out = append(out, Size{nn, mm})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no sizes")
+	}
+	return out, nil
+}
+
+// Options configure a run.
+type Options struct {
+	Sizes []Size
+	// Sweeps measured per program and size (after the warm-up).
+	Sweeps int
+	// Interval between sweeps, for both programs; the exporter's sweep and
+	// ledger timeouts are set to it.
+	Interval time.Duration
+	// ExporterBinary is the orphans-exporter executable.
+	ExporterBinary string
+	// Baseline is the command that runs BaselineMain with the flags that
+	// follow it (for the bench program: itself and "baseline").
+	Baseline []string
+	// BaselineEnv is added to the baseline's environment.
+	BaselineEnv []string
+	// Workers create namespaces concurrently.
+	Workers int
+	// Pace is the time between two requests of each HTTP client.
+	Pace time.Duration
+	// WorkDir receives kubeconfigs and program logs; a temporary directory when empty.
+	WorkDir string
+	// GoBench runs the pure decision's Go benchmarks with this go command
+	// in RepoRoot when not empty.
+	GoBench  string
+	RepoRoot string
+	// Command is how the run was invoked, for the report.
+	Command string
+	// Progress receives one line per step; nil discards them.
+	Progress io.Writer
+}
+
+// PostgresSettings tune the bench's PostgreSQL for a ledger of millions of
+// rows held in memory, as a platform's ledger server would be; everything
+// else is PostgreSQL's default (and the test bed's no-fsync settings).
+var PostgresSettings = map[string]string{
+	"shared_buffers":       "1GB",
+	"effective_cache_size": "4GB",
+	"work_mem":             "64MB",
+	"maintenance_work_mem": "1GB",
+	"max_wal_size":         "8GB",
+	"checkpoint_timeout":   "30min",
+}
+
+// Users the two programs run as, so the audit log tells their requests apart.
+const (
+	ExporterUser = "orphans-bench-exporter"
+	BaselineUser = "orphans-bench-baseline"
+)
+
+// Result is one size's measurements.
+type Result struct {
+	Size               Size
+	Orphans            int
+	LoadLedger, Create time.Duration
+	LoadBefore         string
+	LoadAfter          string
+	Exporter, Baseline *Phase
+	// Agree is true when both programs found exactly the fleet's orphans.
+	Agree    bool
+	Mismatch string
+}
+
+// Report is a whole run.
+type Report struct {
+	Started, Finished time.Time
+	Options           Options
+	Machine           Machine
+	Results           []*Result
+	GoBench           []GoBenchmark
+	GoBenchRaw        string
+}
+
+// Machine describes where the numbers come from.
+type Machine struct {
+	CPU, Cores, Memory, Kernel  string
+	Go, Postgres, KubeAPIServer string
+	JIT                         string
+}
+
+// Run measures every size and returns the report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Sweeps < 1 || o.Interval < time.Second || o.ExporterBinary == "" || len(o.Baseline) == 0 || len(o.Sizes) == 0 {
+		return nil, errors.New("bench: sizes, sweeps (>= 1), interval (>= 1s), exporter binary and baseline command are required")
+	}
+	if o.Workers < 1 {
+		o.Workers = 8
+	}
+	if o.Pace <= 0 {
+		o.Pace = 50 * time.Millisecond
+	}
+	if o.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "orphans-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.WorkDir = dir
+	}
+	rep := &Report{Started: time.Now(), Options: o}
+	rep.Machine = Machine{CPU: cpuModel(), Cores: strconv.Itoa(runtime.NumCPU()), Memory: memTotal(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		rep.Machine.Kernel = strings.TrimSpace(string(b))
+	}
+	for _, size := range o.Sizes {
+		res, err := runSize(ctx, o, size, &rep.Machine)
+		if err != nil {
+			return nil, fmt.Errorf("size %s: %w", size, err)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	if o.GoBench != "" {
+		raw, benches, err := runGoBench(ctx, o.GoBench, o.RepoRoot)
+		if err != nil {
+			return nil, err
+		}
+		rep.GoBenchRaw, rep.GoBench = raw, benches
+	}
+	rep.Finished = time.Now()
+	return rep, nil
+}
+
+func (o Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+}
+
+func runSize(ctx context.Context, o Options, size Size, machine *Machine) (*Result, error) {
+	res := &Result{Size: size, LoadBefore: loadAverage()}
+	o.progress("size %s: laying out the fleet", size)
+	fleet, err := NewFleet(size.N, size.M, uint64(size.N)*1_000_003+uint64(size.M))
+	if err != nil {
+		return nil, err
+	}
+	res.Orphans = len(fleet.Orphans)
+
+	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{Settings: PostgresSettings})
+	if err != nil {
+		return nil, err
+	}
+	defer pg.Stop()
+	dsn, err := pg.CreateDatabase(ctx, "ledger")
+	if err != nil {
+		return nil, err
+	}
+	if err := describePostgres(ctx, dsn, machine); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := fleet.LoadLedger(ctx, dsn); err != nil {
+		return nil, err
+	}
+	res.LoadLedger = time.Since(start)
+	o.progress("size %s: %d ledger rows loaded, indexed and analysed in %s", size, size.M, res.LoadLedger.Round(time.Second))
+
+	cp, err := testenv.StartControlPlane(testenv.ControlPlaneOptions{AuditUsers: []string{ExporterUser, BaselineUser}})
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Stop()
+	admin, err := cp.Clientset()
+	if err != nil {
+		return nil, err
+	}
+	if v, err := admin.Discovery().ServerVersion(); err == nil {
+		machine.KubeAPIServer = v.GitVersion
+	}
+	dir := filepath.Join(o.WorkDir, size.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	kubeconfigs := map[string]string{}
+	for _, user := range []string{ExporterUser, BaselineUser} {
+		if kubeconfigs[user], err = namespaceReader(ctx, cp, admin, user, dir); err != nil {
+			return nil, err
+		}
+	}
+	start = time.Now()
+	err = fleet.CreateNamespaces(ctx, cp.Admin, o.Workers, func(n int) {
+		o.progress("size %s: %d of %d namespaces created", size, n, size.N)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Create = time.Since(start)
+	o.progress("size %s: %d namespaces created in %s", size, size.N, res.Create.Round(time.Second))
+
+	env := func(extra ...string) []string {
+		var out []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "ORPHAN") && !strings.HasPrefix(kv, "KUBECONFIG=") {
+				out = append(out, kv)
+			}
+		}
+		return append(append(out, "ORPHANS_LEDGER_DSN="+dsn), extra...)
+	}
+	interval := o.Interval.String()
+
+	// exporter
+	port, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	argv := []string{o.ExporterBinary,
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		"--kubeconfig=" + kubeconfigs[ExporterUser],
+		"--sweep.interval=" + interval, "--sweep.timeout=" + interval, "--ledger.query-timeout=" + interval,
+		"--sweep.grace=0s", "--kubernetes.qps=-1", "--log.level=warn",
+	}
+	proc, err := startProcess("exporter", argv, env("ORPHAN_DB_SWEEP_ENABLED=true"), url, filepath.Join(dir, "exporter.log"))
+	if err != nil {
+		return nil, err
+	}
+	o.progress("size %s: exporter started", size)
+	res.Exporter, err = measure(ctx, phaseSpec{
+		proc: proc, user: ExporterUser, cp: cp, dsn: dsn, pace: o.Pace,
+		sweepMetric: "instant_orphan_db_sweep_duration_seconds", errorMetric: "instant_orphan_db_sweep_errors_total",
+		sweeps: o.Sweeps, warmup: 3, firstTimeout: 10 * time.Minute,
+	}, o.progress)
+	proc.stop()
+	if err != nil {
+		return nil, err
+	}
+	res.Exporter.Interval = o.Interval
+
+	// baseline
+	if port, err = testenv.FreePort(); err != nil {
+		return nil, err
+	}
+	url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	argv = append(append([]string{}, o.Baseline...),
+		fmt.Sprintf("--listen=127.0.0.1:%d", port),
+		"--kubeconfig="+kubeconfigs[BaselineUser],
+		"--interval="+interval, "--grace=0s", "--kubernetes.qps=-1",
+	)
+	proc, err = startProcess("baseline", argv, env(o.BaselineEnv...), url, filepath.Join(dir, "baseline.log"))
+	if err != nil {
+		return nil, err
+	}
+	o.progress("size %s: baseline started", size)
+	res.Baseline, err = measure(ctx, phaseSpec{
+		proc: proc, user: BaselineUser, cp: cp, dsn: dsn, pace: o.Pace,
+		sweepMetric: baselineSweeps, errorMetric: baselineErrors,
+		sweeps: o.Sweeps, warmup: 1, firstTimeout: time.Hour,
+	}, o.progress)
+	proc.stop()
+	if err != nil {
+		return nil, err
+	}
+	res.Baseline.Interval = o.Interval
+
+	want := make([]string, 0, len(fleet.Orphans))
+	for ns := range fleet.Orphans {
+		want = append(want, ns)
+	}
+	sort.Strings(want)
+	res.Agree = true
+	for _, ph := range []*Phase{res.Exporter, res.Baseline} {
+		if !equal(ph.Found, want) {
+			res.Agree = false
+			res.Mismatch += fmt.Sprintf("%s found %d candidates, the fleet has %d orphans; ", ph.Name, len(ph.Found), len(want))
+		}
+	}
+	res.LoadAfter = loadAverage()
+	o.progress("size %s: exporter sweep median %s, baseline %s", size,
+		percentile(res.Exporter.Sweeps, 0.5).Round(time.Microsecond), percentile(res.Baseline.Sweeps, 0.5).Round(time.Millisecond))
+	return res, nil
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// namespaceReader makes a user allowed to get, list and watch namespaces and
+// nothing else, and writes its kubeconfig into dir.
+func namespaceReader(ctx context.Context, cp *testenv.ControlPlane, admin kubernetes.Interface, user, dir string) (string, error) {
+	const role = "orphans-bench-namespace-reader"
+	_, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: role},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+	}, metav1.CreateOptions{})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return "", err
+	}
+	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	u, err := cp.AddUser(user)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, user+".kubeconfig")
+	return path, testenv.WriteKubeconfig(u, path)
+}
+
+func describePostgres(ctx context.Context, dsn string, m *Machine) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var jit bool
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), pg_jit_available()").Scan(&m.Postgres, &jit); err != nil {
+		return err
+	}
+	m.JIT = "not available in this build"
+	if jit {
+		var on string
+		if err := conn.QueryRow(ctx, "SHOW jit").Scan(&on); err != nil {
+			return err
+		}
+		m.JIT = "available, jit=" + on
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/orphansweep/orphans/internal/testenv"
+)
+
+// Prefix is the tenant namespace prefix of the bench fleet (the exporter's default).
+const Prefix = "instant-customer-"
+
+// liveStatuses are the exporter's default live statuses.
+var liveStatuses = []string{"pending", "active", "paused", "suspended"}
+
+var terminalStatuses = []string{"deleted", "expired", "reaped", "failed"}
+
+// Fleet is N tenant namespaces and M ledger rows shaped like a platform's:
+// one namespace in a hundred orphaned (a third with a terminal redis row, a
+// third with a terminal postgres row, a third with no row at all), every
+// other namespace live, and most rows belonging to tokens without a
+// namespace in this cluster (other clusters' tenants, and history), half of
+// those rows live.
+type Fleet struct {
+	N, M int
+	// Tokens of the namespaces, in creation order.
+	Tokens []string
+	// Orphans are the namespaces any correct sweep must report.
+	Orphans map[string]bool
+	seed    uint64
+}
+
+// NewFleet lays out a fleet. M must leave room for the namespaces' own rows.
+func NewFleet(n, m int, seed uint64) (*Fleet, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("fleet: %d namespaces: want at least 1", n)
+	}
+	f := &Fleet{N: n, M: m, Orphans: map[string]bool{}, seed: seed}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	f.Tokens = make([]string, n)
+	for i := range f.Tokens {
+		f.Tokens[i] = uuidFrom(rng)
+		if orphan(i) {
+			f.Orphans[Prefix+f.Tokens[i]] = true
+		}
+	}
+	if own := f.namespaceRows(); m < own {
+		return nil, fmt.Errorf("fleet: %d rows cannot hold the %d rows of %d namespaces", m, own, n)
+	}
+	return f, nil
+}
+
+func orphan(i int) bool { return i%100 == 0 }
+
+// namespaceRows counts the rows that belong to the namespaces' tokens.
+func (f *Fleet) namespaceRows() int {
+	rows := 0
+	for i := 0; i < f.N; i++ {
+		rows += len(f.rowsOf(i, time.Time{}))
+	}
+	return rows
+}
+
+// rowsOf returns the ledger rows of namespace i.
+func (f *Fleet) rowsOf(i int, now time.Time) []testenv.Row {
+	tok := f.Tokens[i]
+	day := 24 * time.Hour
+	if orphan(i) {
+		switch (i / 100) % 3 {
+		case 0:
+			return []testenv.Row{
+				{Token: tok, Status: "failed", ResourceType: "redis", CreatedAt: now.Add(-40 * day)},
+				{Token: tok, Status: "deleted", ResourceType: "redis", CreatedAt: now.Add(-10 * day)},
+			}
+		case 1:
+			return []testenv.Row{{Token: tok, Status: "expired", ResourceType: "postgres", CreatedAt: now.Add(-20 * day)}}
+		default:
+			return nil
+		}
+	}
+	typ := "postgres"
+	if i%2 == 1 {
+		typ = "redis"
+	}
+	rows := []testenv.Row{{Token: tok, Status: liveStatuses[i%len(liveStatuses)], ResourceType: typ, CreatedAt: now.Add(-time.Duration(i%300) * day)}}
+	if i%4 == 0 {
+		// re-provisioned once: an older, terminal row of the same token
+		rows = append(rows, testenv.Row{Token: tok, Status: "deleted", ResourceType: typ, CreatedAt: now.Add(-400 * day)})
+	}
+	return rows
+}
+
+// LoadLedger creates the ledger in database db of pg: the reference schema,
+// filled with one COPY, the token index built after the load (as a restore
+// would) and the table analysed.
+func (f *Fleet) LoadLedger(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, testenv.LedgerSchema); err != nil {
+		return fmt.Errorf("ledger schema: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "DROP INDEX resources_token_idx"); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	rng := rand.New(rand.NewPCG(f.seed, 2))
+	// The namespaces' rows are spread over the whole table, as years of
+	// appends leave them: a row of the fleet can be on any page.
+	own := f.namespaceRows()
+	var (
+		next    int // next namespace whose rows to emit
+		pending []testenv.Row
+		ownLeft = own
+		emitted int
+		extra   string // token without a namespace, and its rows left
+		left    int
+	)
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if emitted == f.M {
+			return nil, nil
+		}
+		var r testenv.Row
+		if ownLeft > 0 && rng.IntN(f.M-emitted) < ownLeft {
+			for len(pending) == 0 {
+				pending = f.rowsOf(next, now)
+				next++
+			}
+			r, pending = pending[0], pending[1:]
+			ownLeft--
+		} else {
+			if left == 0 {
+				extra, left = uuidFrom(rng), 1+rng.IntN(2)
+			}
+			left--
+			status := terminalStatuses[rng.IntN(len(terminalStatuses))]
+			if rng.IntN(2) == 0 {
+				status = liveStatuses[rng.IntN(len(liveStatuses))]
+			}
+			typ := "postgres"
+			if rng.IntN(3) == 0 {
+				typ = "redis"
+			}
+			r = testenv.Row{Token: extra, Status: status, ResourceType: typ, CreatedAt: now.Add(-time.Duration(rng.IntN(3*365*24)) * time.Hour)}
+		}
+		emitted++
+		return []any{r.Token, r.Status, r.ResourceType, r.CreatedAt}, nil
+	})
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{"resources"}, []string{"token", "status", "resource_type", "created_at"}, src)
+	if err != nil {
+		return fmt.Errorf("load ledger rows: %w", err)
+	}
+	if int(n) != f.M {
+		return fmt.Errorf("load ledger rows: %d copied, want %d", n, f.M)
+	}
+	for _, stmt := range []string{"CREATE INDEX resources_token_idx ON resources (token)", "VACUUM ANALYZE resources"} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+// CreateNamespaces creates the fleet's namespaces with a few concurrent,
+// unthrottled clients. progress is called now and then with the count so far.
+func (f *Fleet) CreateNamespaces(ctx context.Context, admin *rest.Config, workers int, progress func(int)) error {
+	cfg := rest.CopyConfig(admin)
+	cfg.QPS, cfg.Burst = -1, 0
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, done atomic.Int64
+		wg         sync.WaitGroup
+		once       sync.Once
+		firstErr   error
+	)
+	step := int64(max(f.N/10, 1))
+	for range max(workers, 1) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= f.N || ctx.Err() != nil {
+					return
+				}
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Prefix + f.Tokens[i]}}
+				if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("create namespace %d of %d: %w", i+1, f.N, err); cancel() })
+					return
+				}
+				if d := done.Add(1); d%step == 0 && progress != nil {
+					progress(int(d))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// uuidFrom draws a version 4 UUID in canonical form.
+func uuidFrom(rng *rand.Rand) string {
+	var b [16]byte
+	for i := 0; i < 16; i += 8 {
+		v := rng.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
