@@ -212,6 +212,8 @@ type AuditEvent struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
 	Stage string `json:"stage"`
+	// Received is when the API server received the request.
+	Received time.Time `json:"requestReceivedTimestamp"`
 }
 
 // AuditEvents returns the audit events so far for which keep returns true.
