@@ -133,10 +133,15 @@ type Phase struct {
 	// SweepsInWindow counts every sweep the program ran in the window (its
 	// own counter), FailedSweeps the failed ones among them.
 	SweepsInWindow, FailedSweeps int
+	// Starts of the sampled sweeps.
+	Starts []time.Time
 	// Requests to the API server in the window, from the audit log, by verb;
 	// StartupRequests are those before the window (list and watch).
 	Requests        map[string]int
 	StartupRequests map[string]int
+	// DuringSweeps counts, for each sampled sweep, the requests the API
+	// server received while it ran.
+	DuringSweeps []int
 	// RSS after the fleet is synced and warmed up, the highest sampled in
 	// the window, and the kernel's peak (VmHWM) at the end.
 	RSSSynced, RSSMax, RSSPeak uint64
@@ -153,12 +158,17 @@ type Phase struct {
 	Interval time.Duration
 }
 
-// RequestsPerSweep is API requests per sweep in the window.
+// RequestsPerSweep is the mean number of API requests received while a
+// sampled sweep ran.
 func (p *Phase) RequestsPerSweep() float64 {
-	if p.SweepsInWindow == 0 {
+	if len(p.DuringSweeps) == 0 {
 		return 0
 	}
-	return float64(sum(p.Requests)) / float64(p.SweepsInWindow)
+	n := 0
+	for _, c := range p.DuringSweeps {
+		n += c
+	}
+	return float64(n) / float64(len(p.DuringSweeps))
 }
 
 func sum(m map[string]int) int {
@@ -246,16 +256,27 @@ func metricSum(ctx context.Context, base, name string) (float64, error) {
 	return v, nil
 }
 
-// requestsBy counts the API requests of user by verb, from the audit log.
-func requestsBy(cp *testenv.ControlPlane, user string) (map[string]int, error) {
+// requestsBy counts the API requests of user by verb, from the audit log,
+// and returns when each was received, in order.
+func requestsBy(cp *testenv.ControlPlane, user string) (map[string]int, []time.Time, error) {
 	verbs := map[string]int{}
+	var received []time.Time
 	_, err := cp.AuditEvents(func(e testenv.AuditEvent) bool {
 		if e.User.Username == user && e.IsRequest() {
 			verbs[e.Verb]++
+			received = append(received, e.Received)
 		}
 		return false // counted; nothing to keep
 	})
-	return verbs, err
+	sort.Slice(received, func(i, j int) bool { return received[i].Before(received[j]) })
+	return verbs, received, err
+}
+
+// countBetween counts the sorted times in [from, to].
+func countBetween(sorted []time.Time, from, to time.Time) int {
+	lo := sort.Search(len(sorted), func(i int) bool { return !sorted[i].Before(from) })
+	hi := sort.Search(len(sorted), func(i int) bool { return sorted[i].After(to) })
+	return hi - lo
 }
 
 func diff(after, before map[string]int) map[string]int {
@@ -332,7 +353,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	ph.RSSMax = ph.RSSSynced
 
 	// window
-	if ph.StartupRequests, err = requestsBy(spec.cp, spec.user); err != nil {
+	if ph.StartupRequests, _, err = requestsBy(spec.cp, spec.user); err != nil {
 		return nil, err
 	}
 	sweeps0, err := metricSum(ctx, p.url, spec.sweepMetric)
@@ -413,6 +434,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 			ph.Candidates = append(ph.Candidates, took)
 			if doc != nil && doc.GeneratedAt.After(last) {
 				last = doc.GeneratedAt
+				ph.Starts = append(ph.Starts, doc.GeneratedAt)
 				ph.Sweeps = append(ph.Sweeps, seconds(doc.Sweep.DurationSeconds))
 				ph.Ledger = append(ph.Ledger, seconds(doc.Sweep.LedgerQuerySeconds))
 				ph.InScope = doc.Sweep.NamespacesInScope
@@ -483,11 +505,14 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	}
 	ph.SweepsInWindow = int(sweeps1 - sweeps0)
 	ph.FailedSweeps = int(errs1 - errs0)
-	after, err := requestsBy(spec.cp, spec.user)
+	after, received, err := requestsBy(spec.cp, spec.user)
 	if err != nil {
 		return nil, err
 	}
 	ph.Requests = diff(after, ph.StartupRequests)
+	for i, start := range ph.Starts {
+		ph.DuringSweeps = append(ph.DuringSweeps, countBetween(received, start, start.Add(ph.Sweeps[i])))
+	}
 	if _, ph.RSSPeak, err = p.memory(); err != nil {
 		return nil, err
 	}
