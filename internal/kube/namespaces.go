@@ -48,10 +48,24 @@ func NewNamespaces(cfg *rest.Config, selector string) (*Namespaces, error) {
 	if n.timeout <= 0 {
 		n.timeout = 10 * time.Second
 	}
-	res := client.Resource(namespacesGVR)
+	// client-go applies a config's Timeout to the whole response, so it
+	// would cut the watch every Timeout and the informer would re-open it:
+	// a request per Timeout in a steady state, and an initial watch-list
+	// of a large fleet that never completes. The informer's client has
+	// none; its lists get the deadline from their context, and the server
+	// ends watches on its own schedule.
+	streamCfg := rest.CopyConfig(cfg)
+	streamCfg.Timeout = 0
+	streamClient, err := metadata.NewForConfig(streamCfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	res := streamClient.Resource(namespacesGVR)
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.LabelSelector = selector
+			ctx, cancel := context.WithTimeout(ctx, n.timeout)
+			defer cancel()
 			obj, err := res.List(ctx, opts)
 			n.observe(err)
 			return obj, err
@@ -64,7 +78,7 @@ func NewNamespaces(cfg *rest.Config, selector string) (*Namespaces, error) {
 		},
 	}
 	n.informer = cache.NewSharedIndexInformerWithOptions(
-		cache.ToListWatcherWithWatchListSemantics(lw, client),
+		cache.ToListWatcherWithWatchListSemantics(lw, streamClient),
 		&metav1.PartialObjectMetadata{},
 		cache.SharedIndexInformerOptions{ObjectDescription: "namespaces"},
 	)
