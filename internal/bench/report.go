@@ -207,7 +207,7 @@ func (r *Report) Markdown() string {
 		row("ledger query p50", percentile(e.Ledger, 0.5), percentile(bl.Ledger, 0.5))
 		row("ledger query p95", percentile(e.Ledger, 0.95), percentile(bl.Ledger, 0.95))
 		reqRatio := "— (exporter: none)"
-		if sum(e.Requests) > 0 {
+		if e.RequestsPerSweep() > 0 {
 			reqRatio = times(bl.RequestsPerSweep() / e.RequestsPerSweep())
 		}
 		w("| API requests per steady-state sweep | %s | %s | %s |\n", perSweep(e), perSweep(bl), reqRatio)
