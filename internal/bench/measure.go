@@ -516,6 +516,8 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	if _, ph.RSSPeak, err = p.memory(); err != nil {
 		return nil, err
 	}
+	// The kernel updates VmHWM lazily; a sample can be above it.
+	ph.RSSPeak = max(ph.RSSPeak, ph.RSSMax)
 	// Backends report table statistics when idle, at most every second.
 	time.Sleep(1500 * time.Millisecond)
 	seq1, idx1, err := tableScans(ctx, spec.dsn)
