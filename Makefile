@@ -55,6 +55,7 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 	$(GO) run ./hack/demo --bin $(BIN)
 
 BENCH_SIZES  ?= 1000x100000,10000x100000,10000x1000000,50000x5000000
+BENCH_ONLY   ?= 50000x1000000
 BENCH_SWEEPS ?= 20
 BENCH_INTERVAL ?= 2s
 BENCH_DIR    := .cache/bench
@@ -65,7 +66,7 @@ bench: deps ## Measure the exporter against the naive sweep on fleets of BENCH_S
 	mkdir -p $(BENCH_DIR)
 	$(GO) build -o $(BENCH_DIR)/orphans-exporter ./exporter
 	$(GO) build -o $(BENCH_DIR)/bench ./hack/bench
-	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --sizes=$(BENCH_SIZES) --sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) \
+	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --sizes=$(BENCH_SIZES) --exporter-only=$(BENCH_ONLY) --sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) \
 		--go-bench=$(GO) --out=docs/BENCHMARKS.md
 
 .PHONY: clean

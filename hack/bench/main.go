@@ -30,6 +30,7 @@ func main() {
 func run() int {
 	var (
 		sizes    = flag.String("sizes", "1000x100000,10000x100000,10000x1000000,50000x5000000", "comma-separated NAMESPACESxROWS")
+		only     = flag.String("exporter-only", "", "comma-separated NAMESPACESxROWS measured without the baseline (scaling points)")
 		sweeps   = flag.Int("sweeps", 20, "sweeps measured per program and size")
 		interval = flag.Duration("interval", time.Second, "sweep interval of both programs")
 		exporter = flag.String("exporter", "", "orphans-exporter binary (go build ./exporter)")
@@ -42,6 +43,13 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
+	}
+	var exporterOnly []bench.Size
+	if *only != "" {
+		if exporterOnly, err = bench.ParseSizes(*only); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 2
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -62,24 +70,35 @@ func run() int {
 	if os.Getenv("MAKELEVEL") != "" {
 		command = "make bench` (runs `" + command
 	}
+	write := func(rep *bench.Report) error {
+		if *out == "" {
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(*out, []byte(rep.Markdown()), 0o644)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.Run(ctx, bench.Options{
-		Sizes: parsed, Sweeps: *sweeps, Interval: *interval, ExporterBinary: exe,
+		Sizes: parsed, ExporterOnly: exporterOnly, Sweeps: *sweeps, Interval: *interval, ExporterBinary: exe,
 		Baseline: []string{self, "baseline"}, Workers: *workers, GoBench: *goBench, RepoRoot: root,
 		Command: command, Progress: os.Stderr,
+		Checkpoint: func(rep *bench.Report) {
+			if err := write(rep); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	md := rep.Markdown()
-	fmt.Print(md)
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
-		}
+	fmt.Print(rep.Markdown())
+	if err := write(rep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
 	}
 	return 0
 }

@@ -75,9 +75,13 @@ func (r *Report) Targets() []Target {
 			}
 			grow := ratio(percentile(hi.Exporter.Sweeps, 0.5), percentile(lo.Exporter.Sweeps, 0.5))
 			switch {
-			case hi.Size.N > lo.Size.N && hi.Size.M*lo.Size.N == lo.Size.M*hi.Size.N:
+			case hi.Size.N > lo.Size.N && (hi.Size.M == lo.Size.M || hi.Size.M*lo.Size.N == lo.Size.M*hi.Size.N):
 				n := float64(hi.Size.N) / float64(lo.Size.N)
-				linear = append(linear, fmt.Sprintf("%s → %s: N ×%.0f, sweep ×%.2f", lo.Size, hi.Size, n, grow))
+				how := "rows ∝ namespaces"
+				if hi.Size.M == lo.Size.M {
+					how = "same rows"
+				}
+				linear = append(linear, fmt.Sprintf("%s → %s (%s): N ×%.0f, sweep ×%.2f", lo.Size, hi.Size, how, n, grow))
 				linearOK = linearOK && grow <= n
 			case hi.Size.N == lo.Size.N && hi.Size.M >= 10*lo.Size.M:
 				flat = append(flat, fmt.Sprintf("%s → %s: M ×%.0f, sweep ×%.2f", lo.Size, hi.Size, float64(hi.Size.M)/float64(lo.Size.M), grow))
@@ -126,9 +130,10 @@ func overBy(got, limit time.Duration) string {
 	return fmt.Sprintf("%s over (%.2f× the limit)", dur(got-limit), ratio(got, limit))
 }
 
+// find returns the result of size s measured against the baseline.
 func (r *Report) find(s Size) *Result {
 	for _, res := range r.Results {
-		if res.Size == s {
+		if res.Size == s && res.Baseline != nil {
 			return res
 		}
 	}
@@ -142,6 +147,9 @@ func (r *Report) Markdown() string {
 	o := r.Options
 	m := r.Machine
 	w("# Benchmarks\n\n")
+	if n, all := len(r.Results), len(o.Sizes)+len(o.ExporterOnly); n < all {
+		w("**Partial report: %d of %d sizes measured so far.**\n\n", n, all)
+	}
 	w("orphans-exporter measured against the naive sweep it replaces, on the real test bed (kube-apiserver with etcd, PostgreSQL),\n")
 	w("both programs as separate processes against the same fleet, one after the other. This file is written by the harness;\n")
 	w("every number below is from the run it describes.\n\n")
@@ -170,7 +178,7 @@ func (r *Report) Markdown() string {
 	w("(the fleet is created as admin, unlogged). Requests per steady-state sweep: the requests the API server received while each sampled sweep ran ")
 	w("(audit `requestReceivedTimestamp` within the sweep's start and duration), averaged; the requests of the whole window are listed by verb as well.\n")
 	w("- **Window:** after the first successful sweep and a warm-up (exporter %d sweeps, baseline %d), %d distinct successful sweeps, each read from `/candidates` ",
-		3, 1, o.Sweeps)
+		exporterWarmup, baselineWarmup, o.Sweeps)
 	w("(`sweep.duration_seconds`, `sweep.ledger_query_seconds`). Meanwhile one client GETs `/metrics` and another `/candidates`, each every %s, ", dur(o.Pace))
 	w("and RSS (`/proc/<pid>/status` VmRSS) is sampled as often; ledger table scans from `pg_stat_user_tables` over the window.\n")
 	w("- **Time to first sweep:** from process start to the first `200` from `/candidates` (the exporter waits for its informer to sync, then sweeps).\n\n")
@@ -180,6 +188,12 @@ func (r *Report) Markdown() string {
 	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range r.Results {
 		e, bl := res.Exporter, res.Baseline
+		if bl == nil {
+			w("| %s | %s | %s / %s | %s | — | — | %s / — | %s / — | %s | %s | %s / — |\n",
+				num(res.Size.N), num(res.Size.M), dur(percentile(e.Sweeps, 0.5)), dur(percentile(e.Sweeps, 0.95)), dur(percentile(e.Ledger, 0.5)),
+				perSweep(e), mib(e.RSSMax), dur(percentile(e.Metrics, 0.99)), dur(percentile(e.Candidates, 0.99)), dur(e.FirstSweep))
+			continue
+		}
 		w("| %s | %s | %s / %s | %s | %s | %.0f× | %s / %s | %s / %s | %s | %s | %s / %s |\n",
 			num(res.Size.N), num(res.Size.M), dur(percentile(e.Sweeps, 0.5)), dur(percentile(e.Sweeps, 0.95)), dur(percentile(e.Ledger, 0.5)),
 			dur(percentile(bl.Sweeps, 0.5)), ratio(percentile(bl.Sweeps, 0.5), percentile(e.Sweeps, 0.5)),
@@ -193,10 +207,15 @@ func (r *Report) Markdown() string {
 		w("## %s namespaces, %s rows\n\n", num(res.Size.N), num(res.Size.M))
 		w("Fleet: %d orphans; namespaces created in %s, ledger loaded in %s. Load average before %s, after %s.",
 			res.Orphans, res.Create.Round(time.Second), res.LoadLedger.Round(time.Second), res.LoadBefore, res.LoadAfter)
-		if res.Agree {
-			w(" Both programs reported exactly the fleet's %d orphans.\n\n", res.Orphans)
-		} else {
+		switch {
+		case !res.Agree:
 			w(" **Disagreement:** %s\n\n", res.Mismatch)
+		case bl == nil:
+			w(" The exporter reported exactly the fleet's %d orphans. Exporter only: a point for the scaling targets.\n\n", res.Orphans)
+			exporterOnly(w, e)
+			continue
+		default:
+			w(" Both programs reported exactly the fleet's %d orphans.\n\n", res.Orphans)
 		}
 		w("| | exporter | baseline | baseline ÷ exporter |\n|---|---:|---:|---:|\n")
 		row := func(name string, ev, bv time.Duration) {
@@ -255,6 +274,24 @@ func (r *Report) Markdown() string {
 		w("| %s | %s | %s |\n", t.Name, t.Measured, v)
 	}
 	return b.String()
+}
+
+func exporterOnly(w func(string, ...any), e *Phase) {
+	w("| | exporter |\n|---|---:|\n")
+	for _, r := range [][2]string{
+		{"sweep p50", dur(percentile(e.Sweeps, 0.5))}, {"sweep p95", dur(percentile(e.Sweeps, 0.95))},
+		{"ledger query p50", dur(percentile(e.Ledger, 0.5))}, {"ledger query p95", dur(percentile(e.Ledger, 0.95))},
+		{"API requests per steady-state sweep", perSweep(e)}, {"API requests in the window, by verb", verbs(e.Requests)},
+		{"RSS after sync and warm-up", mib(e.RSSSynced)}, {"RSS, highest in the window", mib(e.RSSMax)},
+		{"`GET /metrics` p50 / p99", dur(percentile(e.Metrics, 0.5)) + " / " + dur(percentile(e.Metrics, 0.99))},
+		{"`GET /candidates` p50 / p99", dur(percentile(e.Candidates, 0.5)) + " / " + dur(percentile(e.Candidates, 0.99))},
+		{"time to first successful sweep", dur(e.FirstSweep)},
+		{"sweeps measured / run in the window / failed", fmt.Sprintf("%d / %d / %d", len(e.Sweeps), e.SweepsInWindow, e.FailedSweeps)},
+		{"`resources` scans in the window: sequential / index", fmt.Sprintf("%d / %d", e.SeqScans, e.IdxScans)},
+	} {
+		w("| %s | %s |\n", r[0], r[1])
+	}
+	w("\n")
 }
 
 func settingsList() string {
