@@ -176,13 +176,13 @@ func TestDashboard(t *testing.T) {
 
 func TestMetricNames(t *testing.T) {
 	for expr, want := range map[string]string{
-		`max by (kind) (instant_orphan_db_sweep_candidates_current) > 25`:                                      "instant_orphan_db_sweep_candidates_current",
-		`absent(up{job="orphans-exporter", namespace="orphans-system"} == 1)`:                                  "up",
-		`histogram_quantile(0.99, sum by (le) (rate(a_bucket{x=~"a|b"}[$__rate_interval])))`:                   "a_bucket",
-		`time() - b_timestamp_seconds > 3 * c_interval_seconds and on (pod) d_enabled == 1`:                    "b_timestamp_seconds c_interval_seconds d_enabled",
-		`sum without (instance) (rate(e_total[5m] offset 1h)) / ignoring (x) group_left (y) f unless g or h2`:  "e_total f g h2",
-		`max(x_seconds) > 7 * 86400 and 1e9 < bool y`:                                                          "x_seconds y",
-		`count by (version, revision) (orphans_exporter_build_info{label="with ) and { inside"})`:              "orphans_exporter_build_info",
+		`max by (kind) (instant_orphan_db_sweep_candidates_current) > 25`:                                     "instant_orphan_db_sweep_candidates_current",
+		`absent(up{job="orphans-exporter", namespace="orphans-system"} == 1)`:                                 "up",
+		`histogram_quantile(0.99, sum by (le) (rate(a_bucket{x=~"a|b"}[$__rate_interval])))`:                  "a_bucket",
+		`time() - b_timestamp_seconds > 3 * c_interval_seconds and on (pod) d_enabled == 1`:                   "b_timestamp_seconds c_interval_seconds d_enabled",
+		`sum without (instance) (rate(e_total[5m] offset 1h)) / ignoring (x) group_left (y) f unless g or h2`: "e_total f g h2",
+		`max(x_seconds) > 7 * 86400 and 1e9 < bool y`:                                                         "x_seconds y",
+		`count by (version, revision) (orphans_exporter_build_info{label="with ) and { inside"})`:             "orphans_exporter_build_info",
 	} {
 		if got := strings.Join(metricNames(expr), " "); got != want {
 			t.Errorf("metricNames(%q) = %q, want %q", expr, got, want)

@@ -365,10 +365,10 @@ func TestExporterUnderServiceAccount(t *testing.T) {
 			t.Errorf("candidates %v, want %v", kinds, want)
 		}
 		for series, want := range map[string]float64{
-			"instant_orphan_db_sweep_up":                                           1,
-			"instant_orphan_db_sweep_enabled":                                      1,
-			"instant_orphan_db_sweep_destructive_enabled":                          0,
-			`instant_orphan_db_sweep_candidates_current{kind="redis_namespace"}`:   1,
+			"instant_orphan_db_sweep_up":                                            1,
+			"instant_orphan_db_sweep_enabled":                                       1,
+			"instant_orphan_db_sweep_destructive_enabled":                           0,
+			`instant_orphan_db_sweep_candidates_current{kind="redis_namespace"}`:    1,
 			`instant_orphan_db_sweep_candidates_current{kind="customer_namespace"}`: 1,
 		} {
 			if got, ok := sampleValue(r.metricsText, series); !ok || got != want {
