@@ -54,6 +54,14 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 	hack/test-tools.sh k8s
 	$(GO) run ./hack/demo --bin $(BIN)
 
+.PHONY: dist
+dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and render .krew.yaml with their checksums.
+	VERSION='$(VERSION)' hack/dist.sh
+
+.PHONY: test-deploy
+test-deploy: test-tools ## Test deploy/ alone: manifests on a real API server, alert rules, dashboard, image, krew packaging.
+	$(GO) test $(TEST_FLAGS) ./deploy/... ./internal/release/...
+
 .PHONY: clean
 clean: ## Remove build output (keeps the cached test binaries in bin/k8s).
 	rm -rf $(BIN)/orphans-exporter $(BIN)/kubectl-orphans dist/

@@ -271,13 +271,14 @@ func adminKubeconfig(t *testing.T, cp *testenv.ControlPlane) string {
 	return path
 }
 
-// applyForReal applies objects to the API server (not a dry run).
+// applyForReal applies objects to the API server (not a dry run), the way
+// `kubectl apply -k` would.
 func applyForReal(t *testing.T, kubeconfig string, objs ...*unstructured.Unstructured) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, _, err := run(ctx, repoRoot(), nil, bytes.NewReader(toStream(t, objs...)), kubectl(t),
-		"apply", "--kubeconfig", kubeconfig, "--server-side", "--field-manager=deploy-test", "-f", "-"); err != nil {
+		"apply", "--kubeconfig", kubeconfig, "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 }
