@@ -168,6 +168,9 @@ func TestDistAndKrewInstall(t *testing.T) {
 	t.Logf("%s", stdout)
 
 	manifest, m := readKrewManifest(t, manifestPath)
+	if asset, err := os.ReadFile(filepath.Join(dist, release.PluginName+".yaml")); err != nil || !bytes.Equal(asset, manifest) {
+		t.Errorf("dist/%s.yaml (the release asset) differs from the rendered manifest (%v)", release.PluginName, err)
+	}
 	sums := checkKrewManifest(t, m)
 	version := m.Spec.Version
 	license, err := os.ReadFile(filepath.Join(repoRoot(), "LICENSE"))

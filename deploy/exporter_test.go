@@ -102,7 +102,8 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 	}
 	if err := testenv.InsertRows(ctx, dsn, []testenv.Row{
 		{Token: tokenLive, Status: "active", ResourceType: "postgres"},
-		{Token: tokenTerminal, Status: "active", ResourceType: "redis", CreatedAt: time.Now().Add(-2 * time.Hour)},
+		// Any live row would make the token live: this one only ever failed.
+		{Token: tokenTerminal, Status: "failed", ResourceType: "redis", CreatedAt: time.Now().Add(-2 * time.Hour)},
 		{Token: tokenTerminal, Status: "deleted", ResourceType: "redis", CreatedAt: time.Now().Add(-time.Hour)},
 	}); err != nil {
 		t.Fatal(err)
@@ -161,7 +162,8 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 	}()
 
 	res := &exporterRun{}
-	want := []string{"instant-customer-" + tokenNoRow, "instant-customer-" + tokenTerminal}
+	// /candidates is sorted by namespace.
+	want := []string{"instant-customer-" + tokenTerminal, "instant-customer-" + tokenNoRow}
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer waitCancel()
 	var lastBody string
@@ -414,5 +416,6 @@ func TestExporterUnderServiceAccount(t *testing.T) {
 		if reads == 0 {
 			t.Fatalf("no namespace reads by %s in the audit log", exporterSA)
 		}
+		t.Logf("%d audited requests by %s, %d of them namespace reads", len(r.audit), exporterSA, reads)
 	})
 }

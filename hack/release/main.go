@@ -1,6 +1,7 @@
 // Command release packages the kubectl-orphans binaries hack/dist.sh built:
 // one archive per platform with LICENSE, a .sha256 per archive, and the krew
-// manifest rendered from its template with those checksums.
+// manifest rendered from its template with those checksums (written to
+// -manifest and, as the release asset, to <out>/orphans.yaml).
 package main
 
 import (
@@ -97,9 +98,15 @@ func run(version, buildDir, license, out, baseURL, tmplPath, manifest string, mt
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(manifest, rendered, 0o644); err != nil {
-		return err
+	// The release asset is named after the plugin, as the krew index and
+	// `kubectl krew install --manifest-url` expect; the repository keeps the
+	// same manifest as .krew.yaml.
+	asset := filepath.Join(out, release.PluginName+".yaml")
+	for _, path := range []string{manifest, asset} {
+		if err := os.WriteFile(path, rendered, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("krew manifest:", path)
 	}
-	fmt.Println("krew manifest:", manifest)
 	return nil
 }
