@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -197,7 +198,8 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const user = "operator-olga"
+	// A fresh user per run, so -count=N starts each run unbound.
+	user := fmt.Sprintf("operator-olga-%d", time.Now().UnixNano())
 	u, err := cp.AddUser(user)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +221,7 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 		t.Fatalf("unbound user through the proxy: %d %v, want 403", code, err)
 	}
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "orphans-operators-test"},
+		ObjectMeta: metav1.ObjectMeta{Name: user},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "orphans-operator"},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
 	}
