@@ -55,7 +55,7 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		{"over max", append(base(exp.URL), "instant-customer-"+tokA, "--max", "1"), "refusing to reclaim 2 namespaces in one run: --max is 1"},
 		{"no endpoint", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes"}, "no deprovision endpoint is configured"},
 		{"bad endpoint", append(base(exp.URL), "--deprovision-url", "platform.internal"), "--deprovision-url"},
-		{"secret in the URL", append(base(exp.URL), "--deprovision-url", "https://op:" + testSecret + "@platform.internal"), "must not carry user information"},
+		{"secret in the URL", append(base(exp.URL), "--deprovision-url", "https://op:"+testSecret+"@platform.internal"), "must not carry user information"},
 		{"no secret", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--reason", "x", "--yes"}, "no deprovision secret"},
 		{"missing secret file", append(base(exp.URL), "--deprovision-token-file", filepath.Join(dir, "nope")), "read deprovision secret"},
 		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x"}, "stdin is not a terminal; pass --yes"},
