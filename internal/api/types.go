@@ -61,10 +61,12 @@ type Candidate struct {
 
 // Sweep describes the sweep a snapshot came from.
 type Sweep struct {
-	OK                bool    `json:"ok"`
-	Error             string  `json:"error"`
-	DurationSeconds   float64 `json:"duration_seconds"`
-	NamespacesInScope int     `json:"namespaces_in_scope"`
+	OK              bool    `json:"ok"`
+	Error           string  `json:"error"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	// LedgerQuerySeconds is the part of DurationSeconds spent in the ledger query.
+	LedgerQuerySeconds float64 `json:"ledger_query_seconds"`
+	NamespacesInScope  int     `json:"namespaces_in_scope"`
 }
 
 // Policy is the part of the exporter's configuration that shapes verdicts.

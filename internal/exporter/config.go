@@ -1,0 +1,343 @@
+package exporter
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/ledger"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// Environment variables the exporter reads. The safety flags enable only with
+// the exact value "true"; anything else, including "TRUE" or "1", is off.
+const (
+	EnvEnabled     = "ORPHAN_DB_SWEEP_ENABLED"
+	EnvDestructive = "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED"
+	EnvLedgerDSN   = "ORPHANS_LEDGER_DSN"
+)
+
+// DefaultListenAddress is the exporter's port.
+const DefaultListenAddress = ":9866"
+
+// Options are the raw command-line flags. Only Validate turns them into a
+// Config the rest of the exporter accepts.
+type Options struct {
+	Web           *web.FlagConfig
+	TelemetryPath string
+
+	SweepInterval        time.Duration
+	SweepTimeout         time.Duration
+	SweepGrace           time.Duration
+	SweepConfirmations   int
+	MaxCandidateFraction float64
+	GuardMinNamespaces   int
+
+	NamespacePrefix        string
+	NamespaceExcludePrefix string
+	NamespaceSelector      string
+
+	LedgerDSNFile       string
+	LedgerTable         string
+	LedgerTokenColumn   string
+	LedgerStatusColumn  string
+	LedgerTypeColumn    string
+	LedgerCreatedColumn string
+	LedgerLiveStatuses  string
+	LedgerQueryTimeout  time.Duration
+	LedgerMaxConns      int
+
+	ReclaimTypes string
+
+	MetricsNamespace string
+	Kubeconfig       string
+	KubeTimeout      time.Duration
+}
+
+// AddFlags registers the flags on app.
+func (o *Options) AddFlags(app *kingpin.Application) {
+	o.Web = kingpinflag.AddFlags(app, DefaultListenAddress)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.TelemetryPath)
+
+	app.Flag("sweep.interval", "How often to recompute the candidates.").Default("30s").SetValue(durationValue("sweep.interval", &o.SweepInterval))
+	app.Flag("sweep.timeout", "Deadline of one sweep, and of one fresh check of a namespace.").Default("10s").SetValue(durationValue("sweep.timeout", &o.SweepTimeout))
+	app.Flag("sweep.grace", "A namespace younger than this is never a candidate.").Default("1h").SetValue(durationValue("sweep.grace", &o.SweepGrace))
+	app.Flag("sweep.confirmations", "Consecutive sweeps that must see a candidate before it may be reclaimed.").Default("3").SetValue(intValue("sweep.confirmations", &o.SweepConfirmations))
+	app.Flag("sweep.max-candidate-fraction", "Refuse a sweep in which more than this fraction of the namespaces past grace look orphaned (a misread ledger); 1 turns the guard off.").Default("0.5").SetValue(floatValue("sweep.max-candidate-fraction", &o.MaxCandidateFraction))
+	app.Flag("sweep.guard-min-namespaces", "The max-candidate-fraction guard applies only from this many namespaces past grace.").Default("20").SetValue(intValue("sweep.guard-min-namespaces", &o.GuardMinNamespaces))
+
+	app.Flag("namespace.prefix", "Tenant namespaces are named this prefix followed by the token.").Default("instant-customer-").StringVar(&o.NamespacePrefix)
+	app.Flag("namespace.exclude-prefix", "Comma-separated name prefixes kept out of scope (pre-provisioned pool items).").Default("instant-customer-pool-").StringVar(&o.NamespaceExcludePrefix)
+	app.Flag("namespace.selector", "Label selector a tenant namespace must match (applied by the API server).").Default("").StringVar(&o.NamespaceSelector)
+
+	app.Flag("ledger.dsn-file", "File holding the ledger's PostgreSQL DSN. Alternatively set "+EnvLedgerDSN+".").Default("").StringVar(&o.LedgerDSNFile)
+	app.Flag("ledger.table", "Ledger table, optionally schema-qualified.").Default("resources").StringVar(&o.LedgerTable)
+	app.Flag("ledger.token-column", "Column holding the token (uuid, text or varchar).").Default("token").StringVar(&o.LedgerTokenColumn)
+	app.Flag("ledger.status-column", "Column holding the status.").Default("status").StringVar(&o.LedgerStatusColumn)
+	app.Flag("ledger.type-column", "Column holding the resource type.").Default("resource_type").StringVar(&o.LedgerTypeColumn)
+	app.Flag("ledger.created-column", "Column ordering a token's rows, newest last.").Default("created_at").StringVar(&o.LedgerCreatedColumn)
+	app.Flag("ledger.live-statuses", "Comma-separated statuses that make a token live; every other status is terminal.").Default("pending,active,paused,suspended").StringVar(&o.LedgerLiveStatuses)
+	app.Flag("ledger.query-timeout", "Deadline of one ledger query, on the client and the server.").Default("5s").SetValue(durationValue("ledger.query-timeout", &o.LedgerQueryTimeout))
+	app.Flag("ledger.max-conns", "Maximum connections to the ledger.").Default("2").SetValue(intValue("ledger.max-conns", &o.LedgerMaxConns))
+
+	app.Flag("reclaim.types", "Comma-separated proven resource types that may be reclaimed.").Default("redis").StringVar(&o.ReclaimTypes)
+
+	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
+	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
+	app.Flag("kubernetes.timeout", "Deadline of one Kubernetes API request (watches excepted).").Default("10s").SetValue(durationValue("kubernetes.timeout", &o.KubeTimeout))
+}
+
+// Config is a validated configuration. Only Options.Validate makes one.
+type Config struct {
+	Web           *web.FlagConfig
+	TelemetryPath string
+
+	Enabled            bool
+	DestructiveEnabled bool
+
+	Interval time.Duration
+	Timeout  time.Duration
+	Policy   sweep.Policy
+	Selector string
+
+	// Ledger has no DSN when the sweep is disabled and none was given.
+	Ledger           ledger.Config
+	MetricsNamespace string
+	Kube             kube.ClientOptions
+
+	// Warnings are worth logging at start-up but do not stop it.
+	Warnings []string
+}
+
+// Env reads an environment variable; os.LookupEnv in production.
+type Env func(string) (string, bool)
+
+var (
+	metricNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	prefixRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*)?$`)
+)
+
+// Validate checks every option and returns the Config, or an error that names
+// the offending flag in one line.
+func (o *Options) Validate(env Env) (Config, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	bad := func(flag string, format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("invalid --%s: %s", flag, fmt.Sprintf(format, args...))
+	}
+	c := Config{Web: o.Web, TelemetryPath: o.TelemetryPath, MetricsNamespace: o.MetricsNamespace, Selector: o.NamespaceSelector}
+
+	if !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" || strings.HasPrefix(o.TelemetryPath, "/candidates") ||
+		o.TelemetryPath == "/healthz" || o.TelemetryPath == "/readyz" {
+		return bad("web.telemetry-path", "%q: want an absolute path other than /, /candidates, /healthz and /readyz", o.TelemetryPath)
+	}
+	if o.SweepInterval < time.Second {
+		return bad("sweep.interval", "%s: must be at least 1s", o.SweepInterval)
+	}
+	if o.SweepTimeout <= 0 || o.SweepTimeout > o.SweepInterval {
+		return bad("sweep.timeout", "%s: must be positive and at most --sweep.interval (%s)", o.SweepTimeout, o.SweepInterval)
+	}
+	if o.SweepGrace < 0 {
+		return bad("sweep.grace", "%s: must not be negative", o.SweepGrace)
+	}
+	if o.SweepConfirmations < 1 {
+		return bad("sweep.confirmations", "%d: must be at least 1", o.SweepConfirmations)
+	}
+	if !(o.MaxCandidateFraction > 0 && o.MaxCandidateFraction <= 1) {
+		return bad("sweep.max-candidate-fraction", "%v: must be in (0, 1]", o.MaxCandidateFraction)
+	}
+	if o.GuardMinNamespaces < 1 {
+		return bad("sweep.guard-min-namespaces", "%d: must be at least 1", o.GuardMinNamespaces)
+	}
+	if !prefixRE.MatchString(o.NamespacePrefix) || len(o.NamespacePrefix) >= validation.DNS1123LabelMaxLength {
+		return bad("namespace.prefix", "%q: must be the start of a namespace name (lower-case letters, digits and '-', shorter than 63)", o.NamespacePrefix)
+	}
+	excludes := splitList(o.NamespaceExcludePrefix)
+	for _, ex := range excludes {
+		if !prefixRE.MatchString(ex) {
+			return bad("namespace.exclude-prefix", "%q: must be the start of a namespace name", ex)
+		}
+	}
+	var selector labels.Selector
+	if o.NamespaceSelector != "" {
+		s, err := labels.Parse(o.NamespaceSelector)
+		if err != nil {
+			return bad("namespace.selector", "%v", err)
+		}
+		selector = s
+	}
+	live := splitList(o.LedgerLiveStatuses)
+	if len(live) == 0 {
+		return bad("ledger.live-statuses", "empty: at least one status must be live")
+	}
+	for flag, v := range map[string]string{
+		"ledger.table": o.LedgerTable, "ledger.token-column": o.LedgerTokenColumn, "ledger.status-column": o.LedgerStatusColumn,
+		"ledger.type-column": o.LedgerTypeColumn, "ledger.created-column": o.LedgerCreatedColumn,
+	} {
+		if strings.TrimSpace(v) == "" {
+			return bad(flag, "empty")
+		}
+	}
+	if o.LedgerQueryTimeout <= 0 || o.LedgerQueryTimeout > o.SweepTimeout {
+		return bad("ledger.query-timeout", "%s: must be positive and at most --sweep.timeout (%s)", o.LedgerQueryTimeout, o.SweepTimeout)
+	}
+	if o.LedgerMaxConns < 1 || o.LedgerMaxConns > 100 {
+		return bad("ledger.max-conns", "%d: must be between 1 and 100", o.LedgerMaxConns)
+	}
+	if !metricNameRE.MatchString(o.MetricsNamespace) {
+		return bad("metrics.namespace", "%q: must be a metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)", o.MetricsNamespace)
+	}
+	if o.KubeTimeout <= 0 {
+		return bad("kubernetes.timeout", "%s: must be positive", o.KubeTimeout)
+	}
+
+	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
+	c.DestructiveEnabled, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
+	if c.DestructiveEnabled && !c.Enabled {
+		c.Warnings = append(c.Warnings, EnvDestructive+" is true but "+EnvEnabled+" is not: nothing is swept, nothing is reclaimable")
+	}
+
+	dsn, err := readDSN(o.LedgerDSNFile, env)
+	if err != nil {
+		return Config{}, err
+	}
+	if dsn == "" && c.Enabled {
+		return Config{}, fmt.Errorf("no ledger DSN: set %s or --ledger.dsn-file (required when %s=true)", EnvLedgerDSN, EnvEnabled)
+	}
+	if dsn != "" {
+		if _, err := pgxpool.ParseConfig(dsn); err != nil {
+			// pgx masks the password in its parse errors.
+			return Config{}, fmt.Errorf("invalid ledger DSN: %w", err)
+		}
+	}
+
+	c.Interval, c.Timeout = o.SweepInterval, o.SweepTimeout
+	c.Policy = sweep.Policy{
+		Prefix:               o.NamespacePrefix,
+		ExcludePrefixes:      excludes,
+		Selector:             selector,
+		Grace:                o.SweepGrace,
+		Confirmations:        o.SweepConfirmations,
+		ReclaimTypes:         splitList(o.ReclaimTypes),
+		Enabled:              c.Enabled,
+		DestructiveEnabled:   c.Enabled && c.DestructiveEnabled,
+		MaxCandidateFraction: o.MaxCandidateFraction,
+		GuardMinNamespaces:   o.GuardMinNamespaces,
+	}
+	c.Ledger = ledger.Config{
+		DSN:             dsn,
+		Table:           o.LedgerTable,
+		TokenColumn:     o.LedgerTokenColumn,
+		StatusColumn:    o.LedgerStatusColumn,
+		TypeColumn:      o.LedgerTypeColumn,
+		CreatedColumn:   o.LedgerCreatedColumn,
+		LiveStatuses:    live,
+		QueryTimeout:    o.LedgerQueryTimeout,
+		MaxConns:        int32(o.LedgerMaxConns),
+		ApplicationName: "orphans-exporter",
+	}
+	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter"}
+	return c, nil
+}
+
+func flagFromEnv(env Env, name string, warnings []string) (bool, []string) {
+	v, ok := env(name)
+	if !ok || v == "true" {
+		return ok, warnings
+	}
+	if v != "false" && v != "" {
+		warnings = append(warnings, fmt.Sprintf("%s=%q is not exactly \"true\": treated as off", name, v))
+	}
+	return false, warnings
+}
+
+func readDSN(file string, env Env) (string, error) {
+	fromEnv, inEnv := env(EnvLedgerDSN)
+	if file == "" {
+		return strings.TrimSpace(fromEnv), nil
+	}
+	if inEnv && strings.TrimSpace(fromEnv) != "" {
+		return "", fmt.Errorf("invalid --ledger.dsn-file: %s is set too; give the DSN one way only", EnvLedgerDSN)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("invalid --ledger.dsn-file: %w", err)
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", errors.New("invalid --ledger.dsn-file: the file is empty")
+	}
+	return dsn, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// flagValue parses one typed flag and names the flag when the value is bad;
+// kingpin's own parsers report only the value.
+type flagValue[T any] struct {
+	name  string
+	dst   *T
+	parse func(string) (T, error)
+}
+
+func (f *flagValue[T]) Set(s string) error {
+	v, err := f.parse(s)
+	if err != nil {
+		return fmt.Errorf("invalid --%s %q: %v", f.name, s, err)
+	}
+	*f.dst = v
+	return nil
+}
+
+func (f *flagValue[T]) String() string { return fmt.Sprint(*f.dst) }
+
+func durationValue(name string, dst *time.Duration) *flagValue[time.Duration] {
+	return &flagValue[time.Duration]{name: name, dst: dst, parse: func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, errors.New("want a duration such as 30s, 5m or 1h")
+		}
+		return d, nil
+	}}
+}
+
+func intValue(name string, dst *int) *flagValue[int] {
+	return &flagValue[int]{name: name, dst: dst, parse: func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, errors.New("want a whole number")
+		}
+		return n, nil
+	}}
+}
+
+func floatValue(name string, dst *float64) *flagValue[float64] {
+	return &flagValue[float64]{name: name, dst: dst, parse: func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, errors.New("want a number")
+		}
+		return f, nil
+	}}
+}

@@ -1,0 +1,214 @@
+// Package exporter is orphans-exporter: it keeps a cache of the cluster's
+// namespaces, asks the ledger about the tenant ones on every sweep interval,
+// and publishes the orphan candidates as Prometheus metrics and JSON. It is
+// audit-only: nothing in it deletes or writes anything, anywhere.
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"k8s.io/klog/v2"
+
+	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/ledger"
+	"github.com/orphansweep/orphans/internal/logsafe"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// Name is the program name used in metrics and logs.
+const Name = "orphans-exporter"
+
+// Exporter is one orphans-exporter: its sources, its sweeper and its HTTP surface.
+type Exporter struct {
+	cfg        Config
+	log        *slog.Logger
+	sweeper    *Sweeper
+	namespaces *kube.Namespaces
+	ledger     *ledger.Ledger
+	reg        *prometheus.Registry
+	handler    http.Handler
+}
+
+// New wires an exporter. With the sweep disabled it builds no Kubernetes
+// client and no database pool at all.
+func New(cfg Config, log *slog.Logger) (*Exporter, error) {
+	e := &Exporter{cfg: cfg, log: log}
+	var (
+		ns  NamespaceSource = disabledSource{}
+		led LedgerSource    = disabledSource{}
+	)
+	if cfg.Enabled {
+		restCfg, err := kube.RESTConfig(cfg.Kube)
+		if err != nil {
+			return nil, err
+		}
+		if e.namespaces, err = kube.NewNamespaces(restCfg, cfg.Selector); err != nil {
+			return nil, err
+		}
+		if e.ledger, err = ledger.Open(cfg.Ledger); err != nil {
+			return nil, err
+		}
+		ns, led = e.namespaces, e.ledger
+	}
+	e.sweeper = newSweeper(cfg, log, ns, led, time.Now)
+	e.reg = prometheus.NewRegistry()
+	e.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("orphans_exporter"),
+	)
+	if err := e.sweeper.metrics.register(e.reg); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	mux, err := newMux(cfg, e.sweeper, e.reg, log)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.handler = mux
+	return e, nil
+}
+
+// Close releases the database pool.
+func (e *Exporter) Close() {
+	if e.ledger != nil {
+		e.ledger.Close()
+	}
+}
+
+// Handler is the exporter's HTTP surface.
+func (e *Exporter) Handler() http.Handler { return e.handler }
+
+// Sweeper is the exporter's sweeper.
+func (e *Exporter) Sweeper() *Sweeper { return e.sweeper }
+
+// Run runs the exporter and serves until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	e, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return e.Run(ctx)
+}
+
+// Run starts the namespace cache and the sweeper, serves HTTP on the
+// configured addresses, and returns when ctx ends or serving fails.
+func (e *Exporter) Run(ctx context.Context) error {
+	cfg, log := e.cfg, e.log
+	for _, w := range cfg.Warnings {
+		log.Warn("config.warning", "warning", w)
+	}
+	srv := &http.Server{
+		Handler:           e.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Timeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Enabled && cfg.DestructiveEnabled,
+		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
+		"reclaim_types", cfg.Policy.ReclaimTypes)
+	if !cfg.Enabled {
+		log.Warn("sweep.disabled", "hint", "set "+EnvEnabled+"=true to sweep; serving empty metrics until then")
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	if e.namespaces != nil {
+		wg.Go(func() { e.namespaces.Run(runCtx) })
+		wg.Go(func() { e.sweeper.Run(runCtx) })
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, cfg.Web, log) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		log.Info("exporter.stopping")
+	case err = <-serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		} else {
+			err = fmt.Errorf("serve: %w", err)
+		}
+	}
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	return err
+}
+
+func newMux(cfg Config, sw *Sweeper, reg *prometheus.Registry, log *slog.Logger) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+cfg.TelemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling:     promhttp.ContinueOnError,
+		Registry:          reg,
+		Timeout:           cfg.Timeout,
+		EnableOpenMetrics: true,
+	})))
+	mux.HandleFunc("GET /candidates", sw.candidatesHandler)
+	mux.HandleFunc("GET /candidates/{namespace}", sw.candidateHandler)
+	mux.HandleFunc("GET /healthz", sw.healthz)
+	mux.HandleFunc("GET /readyz", sw.readyz)
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        Name,
+		Description: "Orphaned tenant namespaces: the ledger says gone, the cluster says running. Audit-only.",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: cfg.TelemetryPath, Text: "Metrics"},
+			{Address: "/candidates", Text: "Candidates (JSON)"},
+			{Address: "/healthz", Text: "Health"},
+			{Address: "/readyz", Text: "Readiness"},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("landing page: %w", err)
+	}
+	mux.Handle("GET /{$}", landing)
+	return mux, nil
+}
+
+// disabledSource stands in for the cluster and the ledger when the sweep is
+// off; the sweeper never calls it, and if it did it would learn nothing.
+type disabledSource struct{}
+
+var errDisabled = errors.New("sweep disabled")
+
+func (disabledSource) Healthy() error          { return errDisabled }
+func (disabledSource) Synced() bool            { return false }
+func (disabledSource) List() []sweep.Namespace { return nil }
+func (disabledSource) Get(context.Context, string) (sweep.Namespace, bool, error) {
+	return sweep.Namespace{}, false, errDisabled
+}
+func (disabledSource) Lookup(context.Context, []string) (sweep.Facts, error) { return nil, errDisabled }
+
+// NewLogger builds the exporter's logger: promslog's format and level, with
+// every message and attribute passed through the token redactor. client-go
+// logs through klog; klog is routed here too, so its lines (a failing watch
+// naming a namespace, say) are redacted like the exporter's own.
+func NewLogger(c *promslog.Config, prefixes ...string) *slog.Logger {
+	base := promslog.New(c)
+	log := slog.New(logsafe.NewHandler(base.Handler(), logsafe.NewRedactor(prefixes...)))
+	klog.SetSlogLogger(log.With("component", "client-go"))
+	return log
+}

@@ -1,0 +1,213 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/logsafe"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// NamespaceSource is the cluster as the sweeper sees it.
+type NamespaceSource interface {
+	// Healthy is nil when List can be trusted.
+	Healthy() error
+	Synced() bool
+	// List returns cached namespaces without a request.
+	List() []sweep.Namespace
+	// Get reads one namespace from the API server.
+	Get(ctx context.Context, name string) (sweep.Namespace, bool, error)
+}
+
+// LedgerSource is the system of record as the sweeper sees it.
+type LedgerSource interface {
+	Lookup(ctx context.Context, tokens []string) (sweep.Facts, error)
+}
+
+// Snapshot is the immutable outcome of one sweep; readers get a pointer to
+// it and never see it change.
+type Snapshot struct {
+	GeneratedAt time.Time
+	// Completed is false until the first sweep (or the disabled notice).
+	Completed          bool
+	Enabled            bool
+	DestructiveEnabled bool
+	OK                 bool
+	Err                string
+	Stage              string
+	Duration           time.Duration
+	LedgerDuration     time.Duration
+	InScope            int
+	Candidates         []api.Candidate
+	// State carries streaks and first sightings to the next sweep and to
+	// fresh checks.
+	State       sweep.State
+	LastSuccess time.Time
+}
+
+// Sweeper recomputes the candidates on a ticker and publishes snapshots.
+type Sweeper struct {
+	cfg     Config
+	log     *slog.Logger
+	ns      NamespaceSource
+	ledger  LedgerSource
+	metrics *metrics
+	now     func() time.Time
+	redact  *logsafe.Redactor
+
+	latest atomic.Pointer[Snapshot]
+}
+
+func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSource, now func() time.Time) *Sweeper {
+	s := &Sweeper{cfg: cfg, log: log, ns: ns, ledger: led, now: now, redact: logsafe.NewRedactor(append([]string{cfg.Policy.Prefix}, cfg.Policy.ExcludePrefixes...)...)}
+	s.latest.Store(&Snapshot{Enabled: cfg.Enabled, DestructiveEnabled: cfg.DestructiveEnabled, State: sweep.State{}})
+	s.metrics = newMetrics(cfg.MetricsNamespace, s.Latest, cfg.Interval.Seconds())
+	if !cfg.Enabled {
+		s.latest.Store(&Snapshot{GeneratedAt: now(), Completed: true, Enabled: false, DestructiveEnabled: cfg.DestructiveEnabled,
+			Err: "sweep disabled: " + EnvEnabled + " is not \"true\"", State: sweep.State{}})
+	}
+	return s
+}
+
+// Latest returns the current snapshot.
+func (s *Sweeper) Latest() *Snapshot { return s.latest.Load() }
+
+// Run sweeps every interval until ctx ends. It waits up to one interval for
+// the namespace cache to sync before the first sweep, so a normal start does
+// not begin with a failure.
+func (s *Sweeper) Run(ctx context.Context) {
+	if !s.cfg.Enabled {
+		return
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, s.cfg.Interval)
+	for !s.ns.Synced() && syncCtx.Err() == nil {
+		select {
+		case <-syncCtx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		s.SweepOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepOnce runs one sweep and publishes its snapshot.
+func (s *Sweeper) SweepOnce(ctx context.Context) {
+	if !s.cfg.Enabled {
+		return
+	}
+	start := s.now()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	prev := s.latest.Load()
+
+	res, ledgerTime, stage, err := s.compute(ctx, prev, start)
+	elapsed := s.now().Sub(start)
+	s.metrics.duration.Observe(elapsed.Seconds())
+	if err != nil {
+		s.fail(prev, start, elapsed, stage, err)
+		return
+	}
+	next := &Snapshot{
+		GeneratedAt: start, Completed: true, Enabled: true, DestructiveEnabled: s.cfg.DestructiveEnabled,
+		OK: true, Duration: elapsed, LedgerDuration: ledgerTime, InScope: res.InScope, Candidates: res.Candidates, State: res.State, LastSuccess: start,
+	}
+	if next.Candidates == nil {
+		next.Candidates = []api.Candidate{}
+	}
+	s.latest.Store(next)
+
+	for _, d := range res.Detected {
+		s.metrics.candidatesTotal.WithLabelValues(d.Kind).Inc()
+	}
+	for _, r := range res.Resurrected {
+		s.metrics.resurrectedTotal.WithLabelValues(r.Kind).Inc()
+	}
+	s.logChanges(prev, next, res)
+}
+
+func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (sweep.Result, time.Duration, string, error) {
+	if err := s.ns.Healthy(); err != nil {
+		return sweep.Result{}, 0, StageKubernetes, err
+	}
+	nss := s.ns.List()
+	tokens := s.cfg.Policy.Tokens(nss, now)
+	qstart := s.now()
+	facts, err := s.ledger.Lookup(ctx, tokens)
+	ledgerTime := s.now().Sub(qstart)
+	s.metrics.ledgerDuration.Observe(ledgerTime.Seconds())
+	if err != nil {
+		return sweep.Result{}, ledgerTime, StageLedger, err
+	}
+	// The watch may have broken while the ledger answered; a stale cache
+	// would turn deleted namespaces into candidates.
+	if err := s.ns.Healthy(); err != nil {
+		return sweep.Result{}, ledgerTime, StageKubernetes, err
+	}
+	res, err := sweep.Decide(nss, facts, s.cfg.Policy, prev.State, now)
+	if err != nil {
+		stage := StageLedger
+		if errors.Is(err, sweep.ErrImplausible) {
+			stage = StageGuard
+		}
+		return sweep.Result{}, ledgerTime, stage, err
+	}
+	return res, ledgerTime, "", nil
+}
+
+func (s *Sweeper) fail(prev *Snapshot, start time.Time, elapsed time.Duration, stage string, err error) {
+	msg := s.redact.Redact(stage + ": " + err.Error())
+	s.latest.Store(&Snapshot{
+		GeneratedAt: start, Completed: true, Enabled: true, DestructiveEnabled: s.cfg.DestructiveEnabled,
+		OK: false, Err: msg, Stage: stage, Duration: elapsed, Candidates: []api.Candidate{},
+		State: prev.State.AfterFailure(), LastSuccess: prev.LastSuccess,
+	})
+	s.metrics.errorsTotal.WithLabelValues(stage).Inc()
+	s.log.Error("sweep.failed", "stage", stage, "err", msg, "duration", elapsed)
+}
+
+func (s *Sweeper) logChanges(prev, next *Snapshot, res sweep.Result) {
+	ns := func(name string) logsafe.Namespace { return logsafe.Namespace{Name: name, Prefix: s.cfg.Policy.Prefix} }
+	byName := make(map[string]api.Candidate, len(next.Candidates))
+	for _, c := range next.Candidates {
+		byName[c.Namespace] = c
+	}
+	for _, d := range res.Detected {
+		c := byName[d.Namespace]
+		s.log.Info("candidate.detected", "namespace", ns(c.Namespace), "token", logsafe.Token(c.Token), "kind", c.Kind,
+			"reason", c.Reason, "resource_type", c.ResourceType, "last_status", c.LastStatus, "terminating", c.Terminating)
+	}
+	for _, r := range res.Resurrected {
+		s.log.Warn("candidate.resurrected", "namespace", ns(r.Namespace), "token", logsafe.Token(r.Token), "kind", r.Kind)
+	}
+	resurrected := make(map[string]bool, len(res.Resurrected))
+	for _, r := range res.Resurrected {
+		resurrected[r.Namespace] = true
+	}
+	for name, seen := range prev.State {
+		if _, still := next.State[name]; !still && !resurrected[name] {
+			s.log.Info("candidate.resolved", "namespace", ns(name), "token", logsafe.Token(seen.Token), "kind", seen.Kind)
+		}
+	}
+	level := slog.LevelDebug
+	if !prev.OK && prev.Completed {
+		level = slog.LevelInfo // first success after a failure
+	}
+	s.log.Log(context.Background(), level, "sweep.completed", "candidates", len(next.Candidates),
+		"in_scope", next.InScope, "detected", len(res.Detected), "resurrected", len(res.Resurrected), "duration", next.Duration)
+}

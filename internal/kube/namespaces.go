@@ -1,0 +1,170 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// Namespaces keeps a metadata-only cache of the cluster's namespaces and can
+// read one namespace fresh from the API server.
+//
+// A cache cannot tell a quiet cluster from a dead connection, so Namespaces
+// watches its own list and watch calls: the cache is trusted only while the
+// most recent of them succeeded.
+type Namespaces struct {
+	client   metadata.Interface
+	informer cache.SharedIndexInformer
+	timeout  time.Duration
+
+	mu      sync.Mutex
+	lastErr error
+	errAt   time.Time
+}
+
+// NewNamespaces prepares the informer; Run starts it. selector is a label
+// selector applied by the API server ("" for all namespaces).
+func NewNamespaces(cfg *rest.Config, selector string) (*Namespaces, error) {
+	client, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	n := &Namespaces{client: client, timeout: cfg.Timeout}
+	if n.timeout <= 0 {
+		n.timeout = 10 * time.Second
+	}
+	res := client.Resource(namespacesGVR)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.LabelSelector = selector
+			obj, err := res.List(ctx, opts)
+			n.observe(err)
+			return obj, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.LabelSelector = selector
+			w, err := res.Watch(ctx, opts)
+			n.observe(err)
+			return w, err
+		},
+	}
+	n.informer = cache.NewSharedIndexInformerWithOptions(
+		cache.ToListWatcherWithWatchListSemantics(lw, client),
+		&metav1.PartialObjectMetadata{},
+		cache.SharedIndexInformerOptions{ObjectDescription: "namespaces"},
+	)
+	if err := n.informer.SetTransform(strip); err != nil {
+		return nil, err
+	}
+	if err := n.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		n.observe(err)
+	}); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Run runs the informer until ctx ends.
+func (n *Namespaces) Run(ctx context.Context) { n.informer.RunWithContext(ctx) }
+
+// Synced reports whether the initial list has been loaded.
+func (n *Namespaces) Synced() bool { return n.informer.HasSynced() }
+
+// Healthy returns nil when the cache can be trusted: it has synced and the
+// latest list or watch call succeeded.
+func (n *Namespaces) Healthy() error {
+	n.mu.Lock()
+	err, at := n.lastErr, n.errAt
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("namespace watch failing since %s: %w", at.UTC().Format(time.RFC3339), err)
+	}
+	if !n.informer.HasSynced() {
+		return errors.New("namespace cache not synced yet")
+	}
+	return nil
+}
+
+func (n *Namespaces) observe(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err == nil {
+		n.lastErr = nil
+		return
+	}
+	if n.lastErr == nil {
+		n.errAt = time.Now()
+	}
+	n.lastErr = err
+}
+
+// List returns the cached namespaces. It makes no request.
+func (n *Namespaces) List() []sweep.Namespace {
+	objs := n.informer.GetStore().List()
+	out := make([]sweep.Namespace, 0, len(objs))
+	for _, o := range objs {
+		if m, ok := o.(*metav1.PartialObjectMetadata); ok {
+			out = append(out, fromMeta(m))
+		}
+	}
+	return out
+}
+
+// Get reads one namespace from the API server, not the cache. found is false
+// when it does not exist.
+func (n *Namespaces) Get(ctx context.Context, name string) (ns sweep.Namespace, found bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	m, err := n.client.Resource(namespacesGVR).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return sweep.Namespace{}, false, nil
+	}
+	if err != nil {
+		return sweep.Namespace{}, false, fmt.Errorf("get namespace: %w", err)
+	}
+	return fromMeta(m), true, nil
+}
+
+func fromMeta(m *metav1.PartialObjectMetadata) sweep.Namespace {
+	return sweep.Namespace{
+		Name:        m.Name,
+		Labels:      m.Labels,
+		CreatedAt:   m.CreationTimestamp.Time,
+		Terminating: m.DeletionTimestamp != nil,
+	}
+}
+
+// strip keeps only what a verdict needs, so the cache's memory grows with the
+// number of namespaces and not with what other tools write on them.
+func strip(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: m.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              m.Name,
+			UID:               m.UID,
+			ResourceVersion:   m.ResourceVersion,
+			Labels:            m.Labels,
+			CreationTimestamp: m.CreationTimestamp,
+			DeletionTimestamp: m.DeletionTimestamp,
+		},
+	}, nil
+}
