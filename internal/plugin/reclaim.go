@@ -329,7 +329,13 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 	if err := o.printReport(report, m); err != nil {
 		return err
 	}
-	return summarize(report, o.ErrOut)
+	if err := summarize(report, o.ErrOut); err != nil {
+		if stopped != "" {
+			return fmt.Errorf("run stopped (%s): %w", stopped, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // targets resolves the command line against the latest sweep.

@@ -77,6 +77,7 @@ type Server struct {
 	script   map[string][]Response
 	requests []Request
 	byKey    map[string]stored
+	arrived  map[string]int
 	audits   int
 }
 
@@ -88,7 +89,7 @@ func New(t testing.TB, secret string) *Server {
 	if err != nil {
 		t.Fatalf("deprovision stand-in: %v", err)
 	}
-	s := &Server{secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}}
+	s := &Server{secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
@@ -108,6 +109,15 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
+}
+
+// Arrived counts the valid requests for namespace that have arrived,
+// including those still waiting for a delayed answer (Requests lists a
+// request only once it is answered).
+func (s *Server) Arrived(namespace string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arrived[namespace]
 }
 
 // Violations returns the contract violations of all requests so far.
@@ -189,10 +199,16 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 		rec.Replayed = true
 		return prev.status, prev.answer
 	}
+	s.arrived[rec.Body.ProviderResourceID]++
 	resp := s.next(rec.Body.ProviderResourceID)
 	if resp.Delay > 0 {
 		s.mu.Unlock()
-		time.Sleep(resp.Delay)
+		// A client that gives up (timeout, Ctrl-C) ends the wait, so that
+		// closing the server does not wait out the delay.
+		select {
+		case <-time.After(resp.Delay):
+		case <-r.Context().Done():
+		}
 		s.mu.Lock()
 	}
 	status := resp.Status

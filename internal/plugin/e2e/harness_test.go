@@ -242,7 +242,17 @@ func kubectl(t *testing.T, stdin string, extraEnv []string, args ...string) resu
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bed.kubectl, args...)
+	cmd := command(ctx, stdin, extraEnv, bed.kubectl, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return exitResult(t, err, out.String(), errOut.String(), args)
+}
+
+// command prepares name with the operator's environment: the plugin's
+// directory first on PATH, no inherited kubeconfig or orphans settings.
+func command(ctx context.Context, stdin string, extraEnv []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "KUBECONFIG=") || strings.HasPrefix(kv, "ORPHANS_") || strings.HasPrefix(kv, "PATH=") {
 			continue
@@ -252,10 +262,12 @@ func kubectl(t *testing.T, stdin string, extraEnv []string, args ...string) resu
 	cmd.Env = append(cmd.Env, "PATH="+bed.binDir+string(os.PathListSeparator)+filepath.Dir(bed.kubectl)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
+	return cmd
+}
+
+func exitResult(t *testing.T, err error, stdout, stderr string, args []string) result {
+	t.Helper()
+	r := result{stdout: stdout, stderr: stderr}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
