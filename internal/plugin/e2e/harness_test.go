@@ -103,12 +103,20 @@ type exporterOptions struct {
 	enabled, destructive bool
 	// netns, when set, runs the exporter inside it, listening on its address.
 	netns *netns
+	// webConfig, when set, is the exporter's --web.config.file; the test
+	// reaches it with client (https) and basic auth user:password.
+	webConfig      string
+	client         *http.Client
+	user, password string
 }
 
 // exporter is a running orphans-exporter subprocess.
 type exporter struct {
 	URL string
 	log *syncBuffer
+
+	client         *http.Client
+	user, password string
 }
 
 // startExporter runs the real exporter for the scope and waits until it is ready.
@@ -132,6 +140,11 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 		"--namespace.selector=" + testLabel + "=" + s.label,
 		"--log.level=debug",
 	}
+	scheme := "http"
+	if o.webConfig != "" {
+		args = append(args, "--web.config.file="+o.webConfig)
+		scheme = "https"
+	}
 	var cmd *exec.Cmd
 	if o.netns != nil {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", o.netns.name, bed.exporterBin}, args...)...)
@@ -145,7 +158,11 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	if o.destructive {
 		cmd.Env = append(cmd.Env, "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED=true")
 	}
-	e := &exporter{URL: "http://" + addr, log: &syncBuffer{}}
+	e := &exporter{URL: scheme + "://" + addr, log: &syncBuffer{}, client: o.client, user: o.user, password: o.password}
+	if e.client == nil {
+		e.client = &http.Client{}
+	}
+	e.client.Timeout = 5 * time.Second
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -173,7 +190,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 			return false, errors.New("exporter exited")
 		default:
 		}
-		code, _, err := get(e.URL + "/readyz")
+		code, _, err := e.get("/readyz")
 		return err == nil && code == http.StatusOK, nil
 	})
 	if err != nil {
@@ -182,10 +199,16 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	return e
 }
 
-// get is a plain GET of the test itself, to watch the exporter's state.
-func get(url string) (int, []byte, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+// get is the test's own GET, to watch the exporter's state.
+func (e *exporter) get(path string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if e.user != "" {
+		req.SetBasicAuth(e.user, e.password)
+	}
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -202,7 +225,7 @@ func (e *exporter) waitCandidates(t *testing.T, what string, ok func(code int, d
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := testenv.WaitFor(ctx, func() (bool, error) {
-		code, b, err := get(e.URL + "/candidates")
+		code, b, err := e.get("/candidates")
 		if err != nil {
 			return false, nil
 		}
