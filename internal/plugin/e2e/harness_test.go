@@ -135,7 +135,9 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	args := []string{
 		"--web.listen-address=" + addr,
 		"--kubeconfig=" + bed.kubeconfig[exporterUser],
-		"--sweep.interval=1s", "--sweep.timeout=1s", "--ledger.query-timeout=1s",
+		// Timeouts leave room for a machine busy with other test binaries: a
+		// sweep that times out would turn a listing test into a failed-sweep one.
+		"--sweep.interval=2s", "--sweep.timeout=2s", "--ledger.query-timeout=2s",
 		"--sweep.grace=0s", "--sweep.confirmations=1", "--sweep.max-candidate-fraction=1",
 		"--namespace.selector=" + testLabel + "=" + s.label,
 		"--log.level=debug",
