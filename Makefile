@@ -54,7 +54,8 @@ test: deps test-tools lint ## Run the whole test suite (real PostgreSQL and kube
 .PHONY: demo
 demo: deps build ## Start Postgres and a control plane, seed a fleet, run the exporter and list the candidates.
 	hack/test-tools.sh k8s
-	$(GO) run ./hack/demo --bin $(BIN)
+	$(GO) build -o $(BIN)/orphans-demo ./hack/demo
+	$(BIN)/orphans-demo --bin $(BIN)
 
 .PHONY: clean
 clean: ## Remove build output (keeps the cached test binaries in bin/k8s).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -297,3 +298,5 @@ func labelsMatch(got []*dto.LabelPair, want []string) bool {
 func createNamespace(ctx context.Context, name string, labels map[string]string) (*corev1.Namespace, error) {
 	return admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
