@@ -64,4 +64,3 @@ func TestDocsFollowTheFlags(t *testing.T) {
 		}
 	}
 }
-
