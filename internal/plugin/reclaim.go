@@ -77,7 +77,6 @@ type ReclaimOptions struct {
 	isTerminal   func() bool
 	newRequestID func() string
 	now          func() time.Time
-	retryDelay   time.Duration
 }
 
 // Outcome is what happened to one target.
@@ -290,7 +289,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 	endpoint := ""
 	if o.DeprovisionURL != "" {
 		dc, err = deprovision.New(deprovision.Config{
-			URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout, RetryDelay: o.retryDelay,
+			URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
 			CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
 		})
 		if err != nil && o.DryRun != DryRunClient {
