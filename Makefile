@@ -30,6 +30,8 @@ help: ## List the targets.
 .PHONY: build
 build: ## Build orphans-exporter and kubectl-orphans into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orphans-exporter ./exporter
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-orphans ./plugin
+	install -m 0755 plugin/kubectl_complete-orphans $(BIN)/kubectl_complete-orphans
 
 .PHONY: deps
 deps: ## Install missing machine packages (PostgreSQL server, iproute2).
