@@ -68,6 +68,10 @@ func run(version, buildDir, license, out, baseURL, tmplPath, manifest string, mt
 			{Name: p.Binary(), Mode: 0o755, Data: bin},
 			{Name: "LICENSE", Mode: 0o644, Data: lic},
 		}, mtime)
+		// CreateTemp makes the file private; a release asset is for everyone.
+		if werr == nil {
+			werr = f.Chmod(0o644)
+		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
