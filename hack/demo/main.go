@@ -124,7 +124,7 @@ func run(binDir string, port int, grace time.Duration) error {
 	cmd.Env = append(os.Environ(), "ORPHAN_DB_SWEEP_ENABLED=true", "ORPHANS_LEDGER_DSN="+dsn)
 	cmd.Stdout, cmd.Stderr = exporterLog, exporterLog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := testenv.StartProcess(cmd); err != nil {
 		return err
 	}
 	defer func() {

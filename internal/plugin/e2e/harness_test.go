@@ -167,7 +167,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	e.client.Timeout = 5 * time.Second
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := testenv.StartProcess(cmd); err != nil {
 		t.Fatalf("start exporter: %v", err)
 	}
 	exited := make(chan struct{})
