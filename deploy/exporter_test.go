@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -143,7 +142,7 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 		"--sweep.interval=2s", "--sweep.timeout=2s", "--ledger.query-timeout=2s")
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	var logBuf syncBuffer
+	var logBuf testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -323,23 +322,6 @@ func sampleValue(text, series string) (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The exporter does its job with nothing but the rendered ServiceAccount's

@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,34 +162,16 @@ var destructiveEnv = func() map[string]string {
 	return map[string]string{EnvEnabled: "true", EnvDestructive: "true"}
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	*Exporter
 	url  string
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // start runs an exporter until the test ends and waits until it serves.
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	lc := &promslog.Config{Writer: logs}
 	lc.Level = promslog.NewLevel()
 	_ = lc.Level.Set("debug")

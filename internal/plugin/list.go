@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/printers"
-	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
 )
@@ -138,21 +136,8 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	total := len(doc.Candidates)
 	doc.Candidates = o.filter(doc.Candidates)
 
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode json: %w", err)
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(doc)
-		if err != nil {
-			return fmt.Errorf("encode yaml: %w", err)
-		}
-		_, err = o.Out.Write(b)
-		return err
+	if o.Output == "json" || o.Output == "yaml" {
+		return printStructured(o.Out, o.Output, doc)
 	}
 	if !doc.Enabled {
 		return nil

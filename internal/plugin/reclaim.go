@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
-	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
@@ -477,21 +476,8 @@ func stopIfCancelled(ctx context.Context) string {
 }
 
 func (o *ReclaimOptions) printReport(r ReclaimReport, m *masker) error {
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(r, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode json: %w", err)
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("encode yaml: %w", err)
-		}
-		_, err = o.Out.Write(b)
-		return err
+	if o.Output == "json" || o.Output == "yaml" {
+		return printStructured(o.Out, o.Output, r)
 	}
 	p := printers.NewTablePrinter(printers.PrintOptions{})
 	if err := p.PrintObj(outcomesTable(r.Outcomes, m), o.Out); err != nil {

@@ -1,11 +1,15 @@
 package plugin
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"strconv"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
 )
@@ -117,4 +121,22 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// printStructured writes v as indented JSON or as YAML: the machine-readable
+// outputs, the only ones that carry full tokens.
+func printStructured(w io.Writer, format string, v any) error {
+	var b []byte
+	var err error
+	if format == "yaml" {
+		b, err = yaml.Marshal(v)
+	} else {
+		b, err = json.MarshalIndent(v, "", "  ")
+		b = append(b, '\n')
+	}
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", format, err)
+	}
+	_, err = w.Write(b)
+	return err
 }

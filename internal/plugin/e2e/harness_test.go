@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -81,24 +80,6 @@ func (s *scope) rows(rows ...testenv.Row) {
 	}
 }
 
-// syncBuffer collects a subprocess's output while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type exporterOptions struct {
 	enabled, destructive bool
 	// netns, when set, runs the exporter inside it, listening on its address.
@@ -113,7 +94,7 @@ type exporterOptions struct {
 // exporter is a running orphans-exporter subprocess.
 type exporter struct {
 	URL string
-	log *syncBuffer
+	log *testenv.SyncBuffer
 
 	client         *http.Client
 	user, password string
@@ -160,7 +141,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	if o.destructive {
 		cmd.Env = append(cmd.Env, "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED=true")
 	}
-	e := &exporter{URL: scheme + "://" + addr, log: &syncBuffer{}, client: o.client, user: o.user, password: o.password}
+	e := &exporter{URL: scheme + "://" + addr, log: &testenv.SyncBuffer{}, client: o.client, user: o.user, password: o.password}
 	if e.client == nil {
 		e.client = &http.Client{}
 	}
