@@ -30,6 +30,8 @@ help: ## List the targets.
 .PHONY: build
 build: ## Build orphans-exporter and kubectl-orphans into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orphans-exporter ./exporter
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-orphans ./plugin
+	install -m 0755 plugin/kubectl_complete-orphans $(BIN)/kubectl_complete-orphans
 
 .PHONY: deps
 deps: ## Install missing machine packages (PostgreSQL server, iproute2).
@@ -52,7 +54,16 @@ test: deps test-tools lint ## Run the whole test suite (real PostgreSQL and kube
 .PHONY: demo
 demo: deps build ## Start Postgres and a control plane, seed a fleet, run the exporter and list the candidates.
 	hack/test-tools.sh k8s
-	$(GO) run ./hack/demo --bin $(BIN)
+	$(GO) build -o $(BIN)/orphans-demo ./hack/demo
+	$(BIN)/orphans-demo --bin $(BIN)
+
+.PHONY: dist
+dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and render .krew.yaml with their checksums.
+	VERSION='$(VERSION)' hack/dist.sh
+
+.PHONY: test-deploy
+test-deploy: test-tools ## Test deploy/ alone: manifests on a real API server, alert rules, dashboard, image, krew packaging.
+	$(GO) test $(TEST_FLAGS) ./deploy/... ./internal/release/...
 
 BENCH_SIZES  ?= 1000x100000,10000x100000,10000x1000000,50000x5000000
 BENCH_ONLY   ?= 50000x1000000

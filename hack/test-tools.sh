@@ -3,10 +3,12 @@
 #   bin/k8s/{kube-apiserver,etcd,kubectl}   the control plane for envtest (KUBEBUILDER_ASSETS)
 #   bin/promtool                            alert rule checks and unit tests
 #   bin/kubectl-krew, bin/validate-krew-manifest
+# and fetches the Prometheus Operator module, whose CRDs the deploy tests
+# install, into the Go module cache.
 # Each binary is built under a versioned name and linked, so a version bump
 # rebuilds exactly what changed and nothing else.
 #
-# Usage: hack/test-tools.sh [all|k8s|promtool|krew]...
+# Usage: hack/test-tools.sh [all|k8s|promtool|krew|crds]...
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,12 +64,22 @@ krew() {
 	link "${bin}/validate-krew-manifest-${KREW_VERSION}" "${bin}/validate-krew-manifest"
 }
 
+# The CRDs ship in the module under example/prometheus-operator-crd; the deploy
+# tests find them with the same `go mod download`, which then reads the cache.
+# Run outside any module so the project's go.mod is not touched.
+crds() {
+	local dir
+	dir="$(mktemp -d)"
+	(cd "${dir}" && GO111MODULE=on go mod download "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}")
+	rmdir "${dir}"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(all)
 for t in "${targets[@]}"; do
 	case "${t}" in
-	all) k8s; promtool; krew ;;
-	k8s | promtool | krew) "${t}" ;;
-	*) log "unknown target ${t} (want all, k8s, promtool or krew)"; exit 2 ;;
+	all) k8s; promtool; krew; crds ;;
+	k8s | promtool | krew | crds) "${t}" ;;
+	*) log "unknown target ${t} (want all, k8s, promtool, krew or crds)"; exit 2 ;;
 	esac
 done

@@ -28,9 +28,6 @@ func TestFreshCheck(t *testing.T) {
 		}
 	}
 	time.Sleep(fleetGrace)
-	if _, err := createNamespace(ctx, fp+"young", nil); err != nil {
-		t.Fatal(err)
-	}
 	r := start(t, testConfig(t, exporterUser(t, "exporter-fresh"), destructiveEnv(),
 		"--namespace.prefix="+fp, "--namespace.exclude-prefix="+fp+"pool-", "--sweep.confirmations=1"))
 
@@ -45,6 +42,9 @@ func TestFreshCheck(t *testing.T) {
 
 	// The token comes back to life: the fresh check says so at once, with no sweep in between.
 	if err := testenv.InsertRows(ctx, ledgerDSN, []testenv.Row{{Token: tA, Status: "active", ResourceType: "redis"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createNamespace(ctx, fp+"young", nil); err != nil {
 		t.Fatal(err)
 	}
 	sweepsBefore := r.metric(t, "instant_orphan_db_sweep_duration_seconds")

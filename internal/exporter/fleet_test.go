@@ -109,6 +109,10 @@ func TestFleetCandidates(t *testing.T) {
 	kc := exporterUser(t, "exporter-fleet")
 	logBefore := exporterLogLines(t)
 
+	r := start(t, testConfig(t, kc, destructiveEnv()))
+	r.sweep()
+
+	// A tenant created just now: in the cache, its row terminal, but within grace.
 	young, err := createNamespace(ctx, prefix+tYoung, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +120,18 @@ func TestFleetCandidates(t *testing.T) {
 	// Once past grace the young namespace would join the fleet's candidates;
 	// keep it out of later tests.
 	t.Cleanup(func() { keep(t, prefix+tYoung) })
-
-	r := start(t, testConfig(t, kc, destructiveEnv()))
-	r.sweep()
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := testenv.WaitFor(waitCtx, func() (bool, error) {
+		for _, n := range r.namespaces.List() {
+			if n.Name == prefix+tYoung {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("the young namespace never reached the cache: %v", err)
+	}
 	r.sweep()
 
 	var doc api.Candidates

@@ -1,16 +1,15 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -163,34 +162,16 @@ var destructiveEnv = func() map[string]string {
 	return map[string]string{EnvEnabled: "true", EnvDestructive: "true"}
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	*Exporter
 	url  string
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // start runs an exporter until the test ends and waits until it serves.
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	lc := &promslog.Config{Writer: logs}
 	lc.Level = promslog.NewLevel()
 	_ = lc.Level.Set("debug")
@@ -297,3 +278,5 @@ func labelsMatch(got []*dto.LabelPair, want []string) bool {
 func createNamespace(ctx context.Context, name string, labels map[string]string) (*corev1.Namespace, error) {
 	return admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

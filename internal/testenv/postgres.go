@@ -138,7 +138,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 	cmd := exec.Command(filepath.Join(p.binDir, "postgres"), p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := StartProcess(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start postgres: %w", err)
 	}

@@ -1,0 +1,191 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+const dashboardFile = "deploy/grafana/orphans-dashboard.json"
+
+type dashboardPanel struct {
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Datasource *struct {
+		UID string `json:"uid"`
+	} `json:"datasource"`
+	Targets []struct {
+		Expr  string `json:"expr"`
+		RefID string `json:"refId"`
+	} `json:"targets"`
+	GridPos *struct{ H, W, X, Y int } `json:"gridPos"`
+	Panels  []dashboardPanel          `json:"panels"`
+}
+
+type dashboard struct {
+	UID        string           `json:"uid"`
+	Title      string           `json:"title"`
+	Panels     []dashboardPanel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name, Type string
+			Query      any
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+func readDashboard(t *testing.T) ([]byte, dashboard) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), dashboardFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var d dashboard
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	return b, d
+}
+
+// flatPanels lists the panels with queries, rows' children included.
+func flatPanels(ps []dashboardPanel) []dashboardPanel {
+	var out []dashboardPanel
+	for _, p := range ps {
+		out = append(out, flatPanels(p.Panels)...)
+		if p.Type != "row" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestDashboard(t *testing.T) {
+	raw, d := readDashboard(t)
+	if d.UID == "" || d.Title == "" {
+		t.Fatalf("uid %q title %q: both are needed for a stable import", d.UID, d.Title)
+	}
+	hasDS := false
+	for _, v := range d.Templating.List {
+		hasDS = hasDS || (v.Name == "datasource" && v.Type == "datasource" && v.Query == "prometheus")
+	}
+	if !hasDS {
+		t.Error("no Prometheus datasource variable: the dashboard would be tied to one Grafana's data source uid")
+	}
+
+	panels := flatPanels(d.Panels)
+	var exprs []string
+	titles := map[string]bool{}
+	for _, p := range panels {
+		titles[p.Title] = true
+		if p.GridPos == nil || p.GridPos.W == 0 || p.GridPos.H == 0 {
+			t.Errorf("panel %q has no size", p.Title)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q does not use the datasource variable", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if strings.TrimSpace(tg.Expr) == "" {
+				t.Errorf("panel %q target %s has no expression", p.Title, tg.RefID)
+			}
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	// What the issue asks the dashboard to show.
+	for _, title := range []string{"Backlog by kind", "Oldest candidate age by kind", "Sweep up and enabled", "Sweep duration", "New and resurrected candidates"} {
+		if !titles[title] {
+			t.Errorf("no panel %q", title)
+		}
+	}
+	for metric, what := range map[string]string{
+		"instant_orphan_db_sweep_candidates_current":             "backlog",
+		"instant_orphan_db_sweep_oldest_candidate_age_seconds":   "oldest candidate age",
+		"instant_orphan_db_sweep_up":                             "sweep health",
+		"instant_orphan_db_sweep_duration_seconds_bucket":        "sweep duration",
+		"instant_orphan_db_sweep_candidates_resurrected_total":   "resurrections",
+		"instant_orphan_db_sweep_last_success_timestamp_seconds": "sweep staleness",
+	} {
+		used := false
+		for _, e := range exprs {
+			used = used || slices.Contains(metricNames(e), metric)
+		}
+		if !used {
+			t.Errorf("no panel shows %s (%s)", what, metric)
+		}
+	}
+
+	t.Run("queries parse", func(t *testing.T) {
+		// promtool parses each query as a recording rule, with Grafana's
+		// interval variables replaced by what Grafana would send.
+		var rules strings.Builder
+		rules.WriteString("groups:\n- name: dashboard\n  rules:\n")
+		vars := strings.NewReplacer("$__rate_interval", "2m", "$__interval", "1m", "$__range", "1h")
+		for i, e := range exprs {
+			q, _ := json.Marshal(vars.Replace(e))
+			fmt.Fprintf(&rules, "  - record: dashboard:query_%d\n    expr: %s\n", i, q)
+		}
+		path := filepath.Join(t.TempDir(), "dashboard-queries.yaml")
+		if err := os.WriteFile(path, []byte(rules.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, _, err := run(ctx, repoRoot(), nil, nil, tool(t, "promtool"), "check", "rules", path); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("queries use exposed metrics", func(t *testing.T) {
+		exposed := exporterFixture(t).metricNames
+		for _, e := range exprs {
+			names := metricNames(e)
+			if len(names) == 0 {
+				t.Errorf("query %q selects no metric", e)
+			}
+			for _, m := range names {
+				if !exposed[m] {
+					t.Errorf("query %q uses %s, which the exporter does not expose", e, m)
+				}
+			}
+		}
+	})
+
+	t.Run("configmap carries the same json", func(t *testing.T) {
+		cm := find(t, renderedObjects(t, "deploy/grafana"), "ConfigMap", "orphans-dashboard")
+		if cm.GetLabels()["grafana_dashboard"] != "1" {
+			t.Errorf("ConfigMap labels %v: the Grafana sidecar looks for grafana_dashboard=\"1\"", cm.GetLabels())
+		}
+		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+		if len(data) != 1 || data["orphans-dashboard.json"] != string(raw) {
+			t.Errorf("ConfigMap data keys %d: want orphans-dashboard.json, byte for byte the file", len(data))
+		}
+	})
+}
+
+func TestMetricNames(t *testing.T) {
+	for expr, want := range map[string]string{
+		`max by (kind) (instant_orphan_db_sweep_candidates_current) > 25`:                                     "instant_orphan_db_sweep_candidates_current",
+		`absent(up{job="orphans-exporter", namespace="orphans-system"} == 1)`:                                 "up",
+		`histogram_quantile(0.99, sum by (le) (rate(a_bucket{x=~"a|b"}[$__rate_interval])))`:                  "a_bucket",
+		`time() - b_timestamp_seconds > 3 * c_interval_seconds and on (pod) d_enabled == 1`:                   "b_timestamp_seconds c_interval_seconds d_enabled",
+		`sum without (instance) (rate(e_total[5m] offset 1h)) / ignoring (x) group_left (y) f unless g or h2`: "e_total f g h2",
+		`max(x_seconds) > 7 * 86400 and 1e9 < bool y`:                                                         "x_seconds y",
+		`count by (version, revision) (orphans_exporter_build_info{label="with ) and { inside"})`:             "orphans_exporter_build_info",
+	} {
+		if got := strings.Join(metricNames(expr), " "); got != want {
+			t.Errorf("metricNames(%q) = %q, want %q", expr, got, want)
+		}
+	}
+}

@@ -1,0 +1,378 @@
+// Command demo runs orphans end to end on this machine: a throwaway
+// PostgreSQL ledger and a real kube-apiserver, a seeded fleet of tenant
+// namespaces covering every case, and orphans-exporter sweeping it with the
+// audit-only defaults. `make demo` runs it; Ctrl-C removes everything.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/testenv"
+)
+
+const prefix = "instant-customer-"
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory holding orphans-exporter (and kubectl-orphans)")
+	port := flag.Int("port", 9866, "port for the exporter on 127.0.0.1 (a free one is used if it is taken)")
+	grace := flag.Duration("grace", 30*time.Second, "sweep grace for the demo (the default of a real deployment is 1h)")
+	flag.Parse()
+	if err := run(*binDir, *port, *grace); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func run(binDir string, port int, grace time.Duration) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	binDir, _ = filepath.Abs(binDir)
+	exporterBin := filepath.Join(binDir, "orphans-exporter")
+	if _, err := os.Stat(exporterBin); err != nil {
+		return fmt.Errorf("%s not found: run `make build` first", exporterBin)
+	}
+	dir, err := os.MkdirTemp("", "orphans-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	say("starting PostgreSQL (the ledger)")
+	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	dsn, err := pg.CreateLedger(ctx, "platform")
+	if err != nil {
+		return err
+	}
+
+	say("starting a local control plane (kube-apiserver + etcd)")
+	cp, err := testenv.StartControlPlane(testenv.ControlPlaneOptions{NoAudit: true})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	admin, err := cp.Clientset()
+	if err != nil {
+		return err
+	}
+	adminUser, err := cp.AddUser("demo-admin", "system:masters")
+	if err != nil {
+		return err
+	}
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	if err := testenv.WriteKubeconfig(adminUser, adminKubeconfig); err != nil {
+		return err
+	}
+	exporterKubeconfig, err := exporterIdentity(ctx, cp, admin, dir)
+	if err != nil {
+		return err
+	}
+
+	say("seeding a fleet of tenant namespaces and ledger rows")
+	young, err := seed(ctx, admin, dsn)
+	if err != nil {
+		return err
+	}
+
+	if !portFree(port) {
+		if port, err = testenv.FreePort(); err != nil {
+			return err
+		}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	say("starting orphans-exporter on %s (audit-only: %s=true, %s unset)", url, "ORPHAN_DB_SWEEP_ENABLED", "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED")
+	exporterLog, err := os.Create(filepath.Join(dir, "exporter.log"))
+	if err != nil {
+		return err
+	}
+	defer exporterLog.Close()
+	cmd := exec.Command(exporterBin,
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		"--kubeconfig="+exporterKubeconfig,
+		"--sweep.interval=5s", "--sweep.timeout=5s", "--ledger.query-timeout=5s",
+		"--sweep.grace="+grace.String(),
+		"--log.level=info",
+	)
+	cmd.Env = append(os.Environ(), "ORPHAN_DB_SWEEP_ENABLED=true", "ORPHANS_LEDGER_DSN="+dsn)
+	cmd.Stdout, cmd.Stderr = exporterLog, exporterLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := testenv.StartProcess(cmd); err != nil {
+		return err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+
+	say("waiting for the namespaces to pass the %s grace and the first sweeps to confirm them", grace)
+	doc, err := waitForCandidates(ctx, url, grace+30*time.Second)
+	if err != nil {
+		return fmt.Errorf("%w (exporter log: %s)", err, exporterLog.Name())
+	}
+	fmt.Println()
+	if err := showList(ctx, binDir, adminKubeconfig, url, doc); err != nil {
+		return err
+	}
+	fmt.Println()
+	if err := showMetrics(ctx, url); err != nil {
+		return err
+	}
+
+	fmt.Printf(`
+Not every namespace is a candidate: live rows (pending, active, paused,
+suspended), a token with one live row among terminal ones, pool items,
+namespaces labelled orphans.dev/keep=true and other prefixes are not; %d
+namespaces were created a moment ago and stay out until they are %s old.
+Nothing is reclaimable: the destructive flag is off, as it is by default.
+
+Try next, in another shell:
+  export KUBECONFIG=%s
+  export PATH=%s:$PATH
+  kubectl orphans list -o wide --exporter-url %s
+  curl -s %s/candidates | python3 -m json.tool
+  curl -s %s/metrics | grep '^instant_orphan'
+  # bring an orphan back to life; the fresh check sees it at once,
+  # the next sweep counts it in candidates_resurrected_total:
+  psql '%s' -c "INSERT INTO resources (token, status, resource_type) VALUES ('%s', 'active', 'redis')"
+  curl -s %s/candidates/%s%s
+Exporter log: %s
+
+Press Ctrl-C to stop and remove everything.
+`, len(young), grace, adminKubeconfig, binDir, url, url, url, dsn, firstRedis(doc), url, prefix, firstRedis(doc), exporterLog.Name())
+
+	<-ctx.Done()
+	fmt.Println()
+	say("stopping the exporter, the control plane and PostgreSQL")
+	return nil
+}
+
+// exporterIdentity gives the exporter its own user with only get/list/watch
+// on namespaces, as deploy/ does in a cluster.
+func exporterIdentity(ctx context.Context, cp *testenv.ControlPlane, admin *kubernetes.Clientset, dir string) (string, error) {
+	const name = "orphans-exporter"
+	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: name}},
+	}, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	u, err := cp.AddUser(name)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "exporter.kubeconfig")
+	return path, testenv.WriteKubeconfig(u, path)
+}
+
+type tenant struct {
+	name   string
+	labels map[string]string
+	rows   []testenv.Row
+}
+
+// seed creates a realistic fleet: mostly live tenants, a leak of orphans of
+// every kind, and the namespaces that must never be taken for orphans.
+func seed(ctx context.Context, admin *kubernetes.Clientset, dsn string) ([]string, error) {
+	now := time.Now()
+	row := func(tok, status, typ string, age time.Duration) testenv.Row {
+		return testenv.Row{Token: tok, Status: status, ResourceType: typ, CreatedAt: now.Add(-age)}
+	}
+	var tenants []tenant
+	add := func(status []string, types []string, n int) {
+		for i := 0; i < n; i++ {
+			tok := uuid.NewString()
+			var rows []testenv.Row
+			for j, st := range status {
+				rows = append(rows, row(tok, st, types[j%len(types)], time.Duration(len(status)-j)*24*time.Hour))
+			}
+			tenants = append(tenants, tenant{name: prefix + tok, rows: rows})
+		}
+	}
+	// live tenants, in every live status
+	for _, st := range []string{"active", "active", "active", "pending", "paused", "suspended"} {
+		add([]string{st}, []string{"postgres", "redis"}, 4)
+	}
+	add([]string{"failed", "deleted"}, []string{"redis"}, 5)        // torn-down redis: redis_namespace
+	add([]string{"expired"}, []string{"postgres"}, 3)               // expired postgres: customer_namespace
+	add(nil, nil, 2)                                                // no row at all
+	add([]string{"paused", "deleted"}, []string{"postgres"}, 2)     // one row still live: not an orphan
+	tenants = append(tenants, tenant{name: prefix + "legacy-7f3a"}) // a token that is not a uuid
+	tok := uuid.NewString()
+	tenants = append(tenants,
+		tenant{name: prefix + "pool-" + uuid.NewString()[:8]}, // pre-provisioned pool item
+		tenant{name: prefix + tok, labels: map[string]string{"orphans.dev/keep": "true"}, rows: []testenv.Row{row(tok, "deleted", "redis", time.Hour)}},
+		tenant{name: "monitoring"}, tenant{name: "platform-system"},
+	)
+	terminating := uuid.NewString()
+	tenants = append(tenants, tenant{name: prefix + terminating, rows: []testenv.Row{row(terminating, "deleted", "redis", time.Hour)}})
+	// most ledger rows belong to tokens whose namespaces are long gone
+	var history []testenv.Row
+	for i := 0; i < 500; i++ {
+		history = append(history, row(uuid.NewString(), "reaped", []string{"redis", "postgres"}[i%2], 90*24*time.Hour))
+	}
+
+	var rows []testenv.Row
+	for _, t := range tenants {
+		rows = append(rows, t.rows...)
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.name, Labels: t.labels}}, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	if err := testenv.InsertRows(ctx, dsn, append(rows, history...)); err != nil {
+		return nil, err
+	}
+	// Teardown started, never finished: the namespace stays Terminating.
+	if err := admin.CoreV1().Namespaces().Delete(ctx, prefix+terminating, metav1.DeleteOptions{}); err != nil {
+		return nil, err
+	}
+	// Two tenants created later, still within grace when the list is shown.
+	time.Sleep(15 * time.Second)
+	var young []string
+	for i := 0; i < 2; i++ {
+		tok := uuid.NewString()
+		if err := testenv.InsertRows(ctx, dsn, []testenv.Row{row(tok, "deleted", "redis", time.Minute)}); err != nil {
+			return nil, err
+		}
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prefix + tok}}, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		young = append(young, prefix+tok)
+	}
+	say("%d namespaces, %d ledger rows", len(tenants)+len(young), len(rows)+len(history)+len(young))
+	return young, nil
+}
+
+// waitForCandidates waits until a sweep lists candidates and the oldest have
+// been confirmed by three sweeps.
+func waitForCandidates(ctx context.Context, url string, timeout time.Duration) (api.Candidates, error) {
+	deadline := time.Now().Add(timeout)
+	var doc api.Candidates
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return doc, ctx.Err()
+		}
+		resp, err := http.Get(url + "/candidates")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &doc) == nil {
+				confirmed := 0
+				for _, c := range doc.Candidates {
+					if c.ConsecutiveSweeps >= 3 {
+						confirmed++
+					}
+				}
+				if confirmed > 0 {
+					return doc, nil
+				}
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	return doc, errors.New("no candidates confirmed in time")
+}
+
+// showList runs `kubectl orphans list` through kubectl's plugin discovery
+// when the plugin is built, and otherwise prints the same columns itself.
+func showList(ctx context.Context, binDir, kubeconfig, url string, doc api.Candidates) error {
+	if _, err := os.Stat(filepath.Join(binDir, "kubectl-orphans")); err == nil {
+		if kubectl, err := exec.LookPath("kubectl"); err == nil {
+			say("kubectl orphans list --exporter-url %s", url)
+			cmd := exec.CommandContext(ctx, kubectl, "orphans", "list", "--exporter-url", url)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			return cmd.Run()
+		}
+	}
+	say("candidates (GET %s/candidates)", url)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tTOKEN\tKIND\tTYPE\tREASON\tAGE\tSEEN\tRECLAIMABLE")
+	for _, c := range doc.Candidates {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%v\n", c.Namespace, c.TokenMasked, c.Kind, dash(c.ResourceType), c.Reason,
+			time.Since(c.NamespaceCreatedAt).Round(time.Second), c.ConsecutiveSweeps, c.Reclaimable)
+	}
+	return tw.Flush()
+}
+
+func showMetrics(ctx context.Context, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	say("the two headline metrics (GET %s/metrics)", url)
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "instant_orphan_db_sweep_candidates_total{") || strings.HasPrefix(l, "instant_orphan_db_sweep_candidates_current{") {
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	return nil
+}
+
+func firstRedis(doc api.Candidates) string {
+	for _, c := range doc.Candidates {
+		if c.Kind == api.KindRedis && !c.Terminating {
+			return c.Token
+		}
+	}
+	return "<token>"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

@@ -1,0 +1,278 @@
+package deprovision_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision"
+	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
+)
+
+const secret = "s3cr3t-Bearer-value-9f8e7d"
+
+func request(ns string) api.DeprovisionRequest {
+	now := time.Now().UTC().Truncate(time.Second)
+	return api.DeprovisionRequest{
+		RequestID:          uuid.NewString(),
+		Token:              strings.TrimPrefix(ns, "instant-customer-"),
+		ResourceType:       "redis",
+		ProviderResourceID: ns,
+		Actor:              "alice",
+		Reason:             "ticket OPS-1: leaked by failed teardown",
+		Evidence: api.Evidence{
+			Namespace: ns, Reason: api.ReasonTerminal, LastStatus: "deleted",
+			NamespaceCreatedAt: now.Add(-48 * time.Hour), FirstSeenAt: now.Add(-time.Hour),
+			ConsecutiveSweeps: 4, ConfirmedAt: now,
+		},
+	}
+}
+
+func client(t *testing.T, url string, mod ...func(*deprovision.Config)) *deprovision.Client {
+	t.Helper()
+	cfg := deprovision.Config{URL: url, Secret: secret, Timeout: 2 * time.Second, RetryDelay: 10 * time.Millisecond, UserAgent: "kubectl-orphans/test"}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := deprovision.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func noViolations(t *testing.T, s *deprovisiontest.Server) {
+	t.Helper()
+	if v := s.Violations(); len(v) > 0 {
+		t.Fatalf("the client broke the contract:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+func TestDeprovisionReclaimed(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	c := client(t, s.URL+"/")
+	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000001")
+	res, err := c.Deprovision(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Deprovisioned || res.AuditID == "" || res.Attempts != 1 || res.StatusCode != 200 {
+		t.Fatalf("result %+v", res)
+	}
+	noViolations(t, s)
+	got := s.Requests()
+	if len(got) != 1 {
+		t.Fatalf("%d requests, want 1", len(got))
+	}
+	r := got[0]
+	if !r.Authorized || r.IdempotencyKey != req.RequestID || r.Body.ProviderResourceID != req.ProviderResourceID ||
+		r.Body.Actor != "alice" || r.Body.Reason != req.Reason || r.UserAgent != "kubectl-orphans/test" {
+		t.Fatalf("recorded %+v", r)
+	}
+	if c.Endpoint() != s.URL+api.DeprovisionPath {
+		t.Fatalf("endpoint %s", c.Endpoint())
+	}
+}
+
+func TestDeprovisionStatusClasses(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		script   []deprovisiontest.Response
+		want     error
+		ok       bool
+		attempts int
+	}{
+		{"conflict is refused", []deprovisiontest.Response{{Status: 409, Body: api.Error{Error: "token is live"}}}, deprovision.ErrRefused, false, 1},
+		{"401 is unauthorized", []deprovisiontest.Response{{Status: 401}}, deprovision.ErrUnauthorized, false, 1},
+		{"403 is unauthorized", []deprovisiontest.Response{{Status: 403}}, deprovision.ErrUnauthorized, false, 1},
+		{"200 false is not deprovisioned", []deprovisiontest.Response{{Body: api.DeprovisionResponse{AuditID: "a-1", Message: "backend busy"}}}, deprovision.ErrNotDeprovisioned, false, 1},
+		{"5xx then 200 succeeds on the retry", []deprovisiontest.Response{{Status: 503}, {}}, nil, true, 2},
+		{"5xx twice fails after one retry", []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := deprovisiontest.New(t, secret)
+			req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000002")
+			s.Respond(req.ProviderResourceID, tc.script...)
+			res, err := client(t, s.URL).Deprovision(context.Background(), req)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if res.Attempts != tc.attempts {
+				t.Fatalf("attempts %d, want %d", res.Attempts, tc.attempts)
+			}
+			got := s.Requests()
+			if len(got) != tc.attempts {
+				t.Fatalf("stand-in saw %d requests, want %d", len(got), tc.attempts)
+			}
+			for _, r := range got {
+				if r.IdempotencyKey != req.RequestID || string(r.Raw) != string(got[0].Raw) {
+					t.Fatalf("a retry changed the key or body: %q vs %q", r.IdempotencyKey, req.RequestID)
+				}
+			}
+			noViolations(t, s)
+		})
+	}
+}
+
+func TestDeprovisionRetriesATimeoutWithTheSameKey(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000003")
+	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Delay: time.Second}, deprovisiontest.Response{})
+	res, err := client(t, s.URL, func(c *deprovision.Config) { c.Timeout = 200 * time.Millisecond }).Deprovision(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 2 {
+		t.Fatalf("attempts %d, want 2", res.Attempts)
+	}
+	// The stand-in records the slow request only once it has answered.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Requests()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := s.Requests()
+	if len(got) != 2 || got[0].IdempotencyKey != got[1].IdempotencyKey {
+		t.Fatalf("requests %+v", got)
+	}
+}
+
+func TestDeprovisionCancelledIsNotRetried(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000004")
+	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Delay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	res, err := client(t, s.URL).Deprovision(ctx, req)
+	if !errors.Is(err, context.DeadlineExceeded) || res.Attempts != 1 {
+		t.Fatalf("err %v attempts %d", err, res.Attempts)
+	}
+}
+
+func TestDeprovisionWrongSecretIsUnauthorized(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	_, err := client(t, s.URL, func(c *deprovision.Config) { c.Secret = "wrong" }).Deprovision(context.Background(), request("instant-customer-x1"))
+	if !errors.Is(err, deprovision.ErrUnauthorized) {
+		t.Fatalf("err %v", err)
+	}
+	if r := s.Requests(); len(r) != 1 || r[0].Authorized {
+		t.Fatalf("requests %+v", r)
+	}
+}
+
+func TestDeprovisionRefusesInvalidRequestsWithoutSending(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	c := client(t, s.URL)
+	for name, mod := range map[string]func(*api.DeprovisionRequest){
+		"empty provider_resource_id": func(r *api.DeprovisionRequest) { r.ProviderResourceID = "" },
+		"provider id not namespace":  func(r *api.DeprovisionRequest) { r.ProviderResourceID = "instant-customer-other" },
+		"request id not uuid":        func(r *api.DeprovisionRequest) { r.RequestID = "1" },
+		"no actor":                   func(r *api.DeprovisionRequest) { r.Actor = "" },
+		"blank reason":               func(r *api.DeprovisionRequest) { r.Reason = "  " },
+		"no resource type":           func(r *api.DeprovisionRequest) { r.ResourceType = "" },
+		"no token":                   func(r *api.DeprovisionRequest) { r.Token = "" },
+	} {
+		req := request("instant-customer-y1")
+		mod(&req)
+		if _, err := c.Deprovision(context.Background(), req); !errors.Is(err, deprovision.ErrInvalidRequest) {
+			t.Errorf("%s: err %v", name, err)
+		}
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Fatalf("%d invalid requests were sent", n)
+	}
+}
+
+func TestSecretNeverInErrors(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	req := request("instant-customer-z1")
+	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Status: 500, Body: api.Error{Error: "bad header: Bearer " + secret}})
+	_, err := client(t, s.URL).Deprovision(context.Background(), req)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("err %v does not show where the secret was", err)
+	}
+	sec := deprovision.Secret(secret)
+	for _, out := range []string{fmt.Sprint(sec), fmt.Sprintf("%s %v %+v %#v %q", sec, sec, sec, sec, sec), fmt.Sprintf("%+v", deprovision.Config{Secret: sec})} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("formatted secret: %s", out)
+		}
+	}
+}
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var hit atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit.Add(1) }))
+	defer other.Close()
+	redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+api.DeprovisionPath, http.StatusTemporaryRedirect)
+	}))
+	defer redir.Close()
+	_, err := client(t, redir.URL).Deprovision(context.Background(), request("instant-customer-r1"))
+	if err == nil || hit.Load() != 0 {
+		t.Fatalf("err %v, redirect target hit %d times", err, hit.Load())
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"https://platform.example":          true,
+		"http://127.0.0.1:8080/base":        true,
+		"":                                  false,
+		"platform.example":                  false,
+		"ftp://platform.example":            false,
+		"https://":                          false,
+		"https://user:pw@platform.example":  false,
+		"https://platform.example/?token=x": false,
+		"https://platform.example/#frag":    false,
+		"https://%zz":                       false,
+	} {
+		_, err := deprovision.ParseURL(raw)
+		if (err == nil) != ok {
+			t.Errorf("ParseURL(%q) err = %v", raw, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw@") {
+			t.Errorf("ParseURL error shows user information: %v", err)
+		}
+	}
+	if _, err := deprovision.New(deprovision.Config{URL: "https://platform.example"}); err == nil {
+		t.Fatal("New accepted an empty secret")
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte(secret+"\n"), 0o600)
+	if s, err := deprovision.SecretFromFile(good); err != nil || string(s) != secret {
+		t.Fatalf("SecretFromFile = %q, %v", string(s), err)
+	}
+	for name, content := range map[string]string{"empty": "\n", "spaces": "two words\n", "control": "a\x01b"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		_, err := deprovision.SecretFromFile(p)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if content != "\n" && strings.Contains(err.Error(), strings.TrimSpace(content)) {
+			t.Errorf("%s: error shows the content: %v", name, err)
+		}
+	}
+	if _, err := deprovision.SecretFromFile(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}

@@ -1,0 +1,251 @@
+// Package deprovisiontest is a local stand-in for the platform's audited
+// deprovision API, for tests only. It enforces the contract of
+// internal/api/deprovision.openapi.yaml on every request (method, path,
+// bearer secret, Idempotency-Key equal to a uuid request_id, the request
+// schema, provider_resource_id equal to evidence.namespace), answers as a
+// test scripts it per namespace, and records everything it received.
+package deprovisiontest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/orphansweep/orphans/internal/api"
+)
+
+// Response is one scripted answer.
+type Response struct {
+	// Status is the HTTP status; 0 means 200.
+	Status int
+	// Body is encoded as JSON; nil gives the default body of Status
+	// ({"deprovisioned":true,"audit_id":…} for 200, {"error":…} otherwise).
+	Body any
+	// Delay holds the answer back (to provoke client timeouts).
+	Delay time.Duration
+}
+
+// Request is what the stand-in received and how it answered.
+type Request struct {
+	Received       time.Time
+	Method         string
+	Path           string
+	IdempotencyKey string
+	UserAgent      string
+	// Authorized says whether the bearer secret matched. The header itself
+	// is not kept.
+	Authorized bool
+	// Body is the decoded request (zero if it did not decode).
+	Body api.DeprovisionRequest
+	Raw  []byte
+	// Violations lists every way the request broke the contract; such a
+	// request is answered 400.
+	Violations []string
+	// Status is the HTTP status the stand-in answered with.
+	Status int
+	// Replayed is true when the answer was replayed for a known
+	// Idempotency-Key instead of acting again.
+	Replayed bool
+}
+
+type stored struct {
+	body   []byte
+	status int
+	answer []byte
+}
+
+// Server is the running stand-in.
+type Server struct {
+	// URL is the base URL to configure the client with.
+	URL string
+
+	srv    *httptest.Server
+	secret string
+	schema *Schema
+
+	mu       sync.Mutex
+	script   map[string][]Response
+	requests []Request
+	byKey    map[string]stored
+	arrived  map[string]int
+	audits   int
+}
+
+// New starts a stand-in on loopback that accepts secret as its bearer
+// secret. It is closed when the test ends.
+func New(t testing.TB, secret string) *Server {
+	t.Helper()
+	schema, err := LoadSchema("DeprovisionRequest")
+	if err != nil {
+		t.Fatalf("deprovision stand-in: %v", err)
+	}
+	s := &Server{secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// Respond scripts the answers for requests whose provider_resource_id is
+// namespace: one per request, in order; the last repeats.
+func (s *Server) Respond(namespace string, rs ...Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script[namespace] = append([]Response(nil), rs...)
+}
+
+// Requests returns a copy of everything received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Arrived counts the valid requests for namespace that have arrived,
+// including those still waiting for a delayed answer (Requests lists a
+// request only once it is answered).
+func (s *Server) Arrived(namespace string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arrived[namespace]
+}
+
+// Violations returns the contract violations of all requests so far.
+func (s *Server) Violations() []string {
+	var out []string
+	for _, r := range s.Requests() {
+		for _, v := range r.Violations {
+			out = append(out, fmt.Sprintf("request %s: %s", r.IdempotencyKey, v))
+		}
+	}
+	return out
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	rec := Request{
+		Received:       time.Now(),
+		Method:         r.Method,
+		Path:           r.URL.Path,
+		IdempotencyKey: r.Header.Get(api.HeaderIdempotencyKey),
+		UserAgent:      r.Header.Get("User-Agent"),
+		Authorized:     r.Header.Get(api.HeaderAuthorization) == "Bearer "+s.secret,
+		Raw:            raw,
+	}
+	status, answer := s.handle(&rec, r)
+	rec.Status = status
+	s.mu.Lock()
+	s.requests = append(s.requests, rec)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(answer)
+}
+
+func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
+	switch {
+	case r.Method != http.MethodPost:
+		rec.Violations = append(rec.Violations, "method "+r.Method+", want POST")
+		return http.StatusMethodNotAllowed, errorBody("method not allowed")
+	case r.URL.Path != api.DeprovisionPath:
+		rec.Violations = append(rec.Violations, "path "+r.URL.Path+", want "+api.DeprovisionPath)
+		return http.StatusNotFound, errorBody("no such path")
+	case !rec.Authorized:
+		return http.StatusUnauthorized, errorBody("missing or wrong bearer secret")
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		rec.Violations = append(rec.Violations, fmt.Sprintf("Content-Type %q, want application/json", r.Header.Get("Content-Type")))
+	}
+	rec.Violations = append(rec.Violations, s.schema.Validate(rec.Raw)...)
+	dec := json.NewDecoder(bytes.NewReader(rec.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec.Body); err != nil {
+		rec.Violations = append(rec.Violations, "body does not decode: "+err.Error())
+	}
+	switch _, err := uuid.Parse(rec.IdempotencyKey); {
+	case rec.IdempotencyKey == "":
+		rec.Violations = append(rec.Violations, "Idempotency-Key header is missing")
+	case err != nil:
+		rec.Violations = append(rec.Violations, "Idempotency-Key is not a uuid")
+	case rec.IdempotencyKey != rec.Body.RequestID:
+		rec.Violations = append(rec.Violations, "Idempotency-Key differs from request_id")
+	}
+	if rec.Body.ProviderResourceID == "" {
+		rec.Violations = append(rec.Violations, "provider_resource_id is empty")
+	} else if rec.Body.ProviderResourceID != rec.Body.Evidence.Namespace {
+		rec.Violations = append(rec.Violations, "provider_resource_id differs from evidence.namespace")
+	}
+	if len(rec.Violations) > 0 {
+		return http.StatusBadRequest, errorBody("contract violation: " + strings.Join(rec.Violations, "; "))
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.byKey[rec.IdempotencyKey]; ok {
+		if !bytes.Equal(prev.body, rec.Raw) {
+			rec.Violations = append(rec.Violations, "Idempotency-Key reused with a different body")
+			return http.StatusUnprocessableEntity, errorBody("Idempotency-Key reused with a different body")
+		}
+		rec.Replayed = true
+		return prev.status, prev.answer
+	}
+	s.arrived[rec.Body.ProviderResourceID]++
+	resp := s.next(rec.Body.ProviderResourceID)
+	if resp.Delay > 0 {
+		s.mu.Unlock()
+		// A client that gives up (timeout, Ctrl-C) ends the wait, so that
+		// closing the server does not wait out the delay.
+		select {
+		case <-time.After(resp.Delay):
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	var answer []byte
+	switch {
+	case resp.Body != nil:
+		answer, _ = json.Marshal(resp.Body)
+	case status == http.StatusOK:
+		s.audits++
+		answer, _ = json.Marshal(api.DeprovisionResponse{Deprovisioned: true, AuditID: fmt.Sprintf("audit-%d", s.audits)})
+	default:
+		answer = errorBody(http.StatusText(status))
+	}
+	// Like a real idempotent API, only final answers are kept: a retry
+	// after a 5xx is processed anew.
+	if status < 500 {
+		s.byKey[rec.IdempotencyKey] = stored{body: rec.Raw, status: status, answer: answer}
+	}
+	return status, answer
+}
+
+func (s *Server) next(namespace string) Response {
+	rs := s.script[namespace]
+	if len(rs) == 0 {
+		return Response{}
+	}
+	r := rs[0]
+	if len(rs) > 1 {
+		s.script[namespace] = rs[1:]
+	}
+	return r
+}
+
+func errorBody(msg string) []byte {
+	b, _ := json.Marshal(api.Error{Error: msg})
+	return b
+}

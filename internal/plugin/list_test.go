@@ -1,0 +1,247 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/orphansweep/orphans/internal/api"
+)
+
+const (
+	tokA = "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f8a9b0c"
+	tokB = "0b6f1c3e-1111-4a4a-8a8a-000000000001"
+	tokC = "77aa0000-2222-4b4b-9c9c-000000000002"
+)
+
+func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.Candidate {
+	now := time.Now().UTC().Truncate(time.Second)
+	c := api.Candidate{
+		Namespace: "instant-customer-" + tok, Token: tok, TokenMasked: tok[:8] + "*** (len=36)",
+		Kind: kind, ResourceType: typ, Reason: api.ReasonTerminal, LastStatus: "deleted",
+		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), ConsecutiveSweeps: 4,
+		Reclaimable: reclaimable,
+	}
+	if typ == "" {
+		c.Reason, c.LastStatus = api.ReasonNoRow, ""
+	}
+	if !reclaimable {
+		c.NotReclaimableReason = api.NotReclaimableDestructiveDisabled
+	}
+	return c
+}
+
+func document() api.Candidates {
+	return api.Candidates{
+		GeneratedAt: time.Now().UTC(), Enabled: true, DestructiveEnabled: true,
+		Sweep:  api.Sweep{OK: true, NamespacesInScope: 40},
+		Policy: api.Policy{Prefix: "instant-customer-", GraceSeconds: 3600, Confirmations: 3, ReclaimTypes: []string{"redis"}},
+		Candidates: []api.Candidate{
+			candidate(tokB, api.KindRedis, "redis", true, 72*time.Hour),
+			candidate(tokC, api.KindCustomer, "", false, 3*time.Hour),
+			candidate(tokA, api.KindRedis, "redis", false, 10*24*time.Hour),
+		},
+	}
+}
+
+// fakeExporter serves /candidates for unit tests of the plugin's own logic;
+// the end-to-end tests run the real exporter.
+func fakeExporter(t *testing.T, status int, body any) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/candidates" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	cmd := NewCmdOrphans(streams)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestListTableMasksTokens(t *testing.T) {
+	s := fakeExporter(t, 200, document())
+	out, errOut, err := run(t, "list", "--exporter-url", s.URL)
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want header + 3 rows:\n%s", out)
+	}
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAMESPACE TOKEN KIND TYPE REASON AGE SEEN RECLAIMABLE" {
+		t.Fatalf("header %q", lines[0])
+	}
+	for _, tok := range []string{tokA, tokB, tokC} {
+		if strings.Contains(out, tok) {
+			t.Fatalf("table shows a whole token:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, "instant-customer-0b6f1c3e*** (len=36)") || !strings.Contains(out, "3d") || !strings.Contains(out, "yes") {
+		t.Fatalf("table:\n%s", out)
+	}
+	if strings.Contains(out, "LAST-STATUS") {
+		t.Fatal("wide columns in the default table")
+	}
+}
+
+func TestListFormats(t *testing.T) {
+	s := fakeExporter(t, 200, document())
+	wide, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "wide")
+	if err != nil || !strings.Contains(wide, "WHY-NOT") || !strings.Contains(wide, "destructive_disabled") || strings.Contains(wide, tokA) {
+		t.Fatalf("wide (%v):\n%s", err, wide)
+	}
+	js, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc api.Candidates
+	if err := json.Unmarshal([]byte(js), &doc); err != nil || len(doc.Candidates) != 3 || doc.Candidates[2].Token != tokA {
+		t.Fatalf("json (%v):\n%s", err, js)
+	}
+	ym, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ydoc api.Candidates
+	if err := yaml.Unmarshal([]byte(ym), &ydoc); err != nil || len(ydoc.Candidates) != 3 || ydoc.Candidates[0].Namespace != "instant-customer-"+tokB {
+		t.Fatalf("yaml (%v):\n%s", err, ym)
+	}
+	names, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "name", "--reclaimable")
+	if err != nil || names != "namespace/instant-customer-"+tokB+"\n" {
+		t.Fatalf("name (%v): %q", err, names)
+	}
+	if _, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "xml"); err == nil || !strings.Contains(err.Error(), `unsupported output format "xml"`) {
+		t.Fatalf("-o xml: %v", err)
+	}
+}
+
+func TestListFilters(t *testing.T) {
+	s := fakeExporter(t, 200, document())
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--kind", api.KindRedis}, []string{tokB, tokA}},
+		{[]string{"--kind", api.KindCustomer}, []string{tokC}},
+		{[]string{"--reclaimable"}, []string{tokB}},
+		{[]string{"--older-than", "7d"}, []string{tokA}},
+		{[]string{"--older-than", "48h", "--kind", api.KindRedis}, []string{tokB, tokA}},
+		{[]string{"--older-than", "90m"}, []string{tokB, tokC, tokA}},
+	} {
+		out, _, err := run(t, append([]string{"list", "--exporter-url", s.URL, "-o", "name"}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var want string
+		for _, tok := range tc.want {
+			want += "namespace/instant-customer-" + tok + "\n"
+		}
+		if out != want {
+			t.Errorf("%v:\n got %q\nwant %q", tc.args, out, want)
+		}
+	}
+	_, errOut, err := run(t, "list", "--exporter-url", s.URL, "--older-than", "30d")
+	if err != nil || !strings.Contains(errOut, "None of the 3 candidates matches the filters") {
+		t.Fatalf("no match: %v %q", err, errOut)
+	}
+	for _, bad := range [][]string{{"--older-than", "week"}, {"--older-than", "-1h"}, {"--kind", "redis"}, {"extra-arg"}} {
+		if _, _, err := run(t, append([]string{"list", "--exporter-url", s.URL}, bad...)...); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestListDisabledFailedAndEmpty(t *testing.T) {
+	off := document()
+	off.Enabled, off.DestructiveEnabled, off.Candidates = false, false, []api.Candidate{}
+	s := fakeExporter(t, 200, off)
+	for _, format := range []string{"", "wide", "name"} {
+		out, errOut, err := run(t, "list", "--exporter-url", s.URL, "-o", format)
+		if err != nil || out != "" || !strings.Contains(errOut, "sweep is disabled") || strings.Contains(strings.ToLower(errOut), "no orphan candidates") {
+			t.Fatalf("disabled -o %q: err %v out %q err %q", format, err, out, errOut)
+		}
+	}
+	js, errOut, err := run(t, "list", "--exporter-url", s.URL, "-o", "json")
+	if err != nil || !strings.Contains(js, `"enabled": false`) || !strings.Contains(errOut, "sweep is disabled") {
+		t.Fatalf("disabled json: %v %q %q", err, js, errOut)
+	}
+
+	failed := fakeExporter(t, 503, api.Error{Error: "ledger: connection refused"})
+	for _, format := range []string{"", "json", "name"} {
+		out, _, err := run(t, "list", "--exporter-url", failed.URL, "-o", format)
+		if !errors.Is(err, ErrSweepFailed) || out != "" || !strings.Contains(err.Error(), "ledger: connection refused") {
+			t.Fatalf("failed -o %q: err %v out %q", format, err, out)
+		}
+	}
+
+	empty := document()
+	empty.Candidates = []api.Candidate{}
+	e := fakeExporter(t, 200, empty)
+	out, errOut, err := run(t, "list", "--exporter-url", e.URL)
+	if err != nil || out != "" || !strings.Contains(errOut, "No orphan candidates") || !strings.Contains(errOut, "40 namespaces in scope") {
+		t.Fatalf("empty: %v %q %q", err, out, errOut)
+	}
+}
+
+func TestExporterFlagValidation(t *testing.T) {
+	for _, args := range [][]string{
+		{"--exporter-url", "ftp://x"},
+		{"--exporter-url", "http://user:pw@x"},
+		{"--exporter-url", "http://x", "--exporter-ca-file", "/ca.pem"},
+		{"--exporter-url", "https://x", "--exporter-cert-file", "/c.pem"},
+		{"--exporter-url", "https://x", "--exporter-tls"},
+		{"--exporter-url", "http://x", "--exporter-password-file", "/pw"},
+		{"--exporter-ca-file", "/ca.pem"},
+		{"--exporter-port", "9866"},
+		{"--exporter-namespace", "Not_A_Namespace"},
+		{"--exporter-timeout", "0s"},
+	} {
+		_, _, err := run(t, append([]string{"list"}, args...)...)
+		if err == nil {
+			t.Errorf("%v accepted", args)
+		} else if strings.Contains(err.Error(), "pw@") {
+			t.Errorf("%v: error shows user information: %v", args, err)
+		}
+	}
+}
+
+func TestProxyServiceName(t *testing.T) {
+	f := NewExporterFlags()
+	if got := f.ProxyServiceName(); got != "http:orphans-exporter:http" {
+		t.Fatal(got)
+	}
+	f.TLS = true
+	if got := f.ProxyServiceName(); got != "https:orphans-exporter:http" {
+		t.Fatal(got)
+	}
+}
+
+func TestHelpReadsKubectlOrphans(t *testing.T) {
+	out, _, err := run(t, "list", "--help")
+	if err != nil || !strings.Contains(out, "kubectl orphans list [flags]") || !strings.Contains(out, "--kubeconfig") {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if _, _, err := run(t, "completion", "bash"); err == nil {
+		t.Fatal("cobra's completion command is enabled")
+	}
+}

@@ -1,0 +1,525 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision"
+	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/logsafe"
+)
+
+// Environment variables of reclaim. The secret is read only from a file or
+// the environment: a flag value would land in shell history and ps output.
+const (
+	EnvDeprovisionURL   = "ORPHANS_DEPROVISION_URL"
+	EnvDeprovisionToken = "ORPHANS_DEPROVISION_TOKEN"
+)
+
+// Dry-run modes, as kubectl names them.
+const (
+	DryRunNone   = "none"
+	DryRunClient = "client"
+	DryRunServer = "server"
+)
+
+// Outcomes of one target.
+const (
+	OutcomeReclaimed      = "reclaimed"
+	OutcomeSkipped        = "skipped"
+	OutcomeFailed         = "failed"
+	OutcomeNotAttempted   = "not-attempted"
+	OutcomeWouldReclaim   = "would-reclaim"
+	OutcomeDryRunAccepted = "dry-run-accepted"
+)
+
+const reclaimExample = `  # Rehearse: fresh-check two namespaces and show the requests, sending nothing
+  kubectl orphans reclaim instant-customer-3f2b8c1e-… instant-customer-9a0d… \
+      --reason "OPS-1234 leaked by failed teardowns" --dry-run=client
+
+  # Reclaim everything the exporter marks reclaimable (asks you to type the count)
+  export ORPHANS_DEPROVISION_URL=https://platform.internal
+  kubectl orphans reclaim --all --reason "OPS-1234 leaked by failed teardowns" \
+      --deprovision-token-file ~/.config/orphans/deprovision-token`
+
+// ReclaimOptions are the options of `kubectl orphans reclaim`.
+type ReclaimOptions struct {
+	*RootOptions
+
+	All                  bool
+	Yes                  bool
+	Max                  int
+	Reason               string
+	DryRun               string
+	Output               string
+	DeprovisionURL       string
+	DeprovisionTokenFile string
+	DeprovisionCAFile    string
+	DeprovisionTimeout   time.Duration
+
+	namespaces   []string
+	secret       deprovision.Secret
+	isTerminal   func() bool
+	newRequestID func() string
+	now          func() time.Time
+}
+
+// Outcome is what happened to one target.
+type Outcome struct {
+	Namespace string `json:"namespace"`
+	Result    string `json:"result"`
+	// Detail says why (skipped), what went wrong (failed) or the audit id;
+	// tokens in it are masked.
+	Detail    string `json:"detail,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	AuditID   string `json:"audit_id,omitempty"`
+	Attempts  int    `json:"attempts,omitempty"`
+	// Request is the body sent (or, with --dry-run=client, that would be).
+	Request *api.DeprovisionRequest `json:"request,omitempty"`
+}
+
+// ReclaimReport is the -o json|yaml output of reclaim.
+type ReclaimReport struct {
+	Actor    string    `json:"actor"`
+	Endpoint string    `json:"endpoint,omitempty"`
+	Reason   string    `json:"reason"`
+	DryRun   string    `json:"dry_run"`
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+type target struct {
+	namespace string
+	// listed is the candidate as the latest sweep listed it, if it did.
+	listed *api.Candidate
+}
+
+// NewCmdReclaim returns `kubectl orphans reclaim`.
+func NewCmdReclaim(root *RootOptions) *cobra.Command {
+	o := &ReclaimOptions{RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT [flags]",
+		Short: "Reclaim orphaned namespaces through the platform's audited deprovision API",
+		Long: `Reclaim orphaned namespaces through the platform's audited deprovision API.
+
+Nothing is deleted by this command or by the exporter. For each target, in order,
+it asks the exporter for a fresh verdict (the API server and the ledger read now),
+and only if the target is still reclaimable posts one request to the deprovision
+API, attributed to your Kubernetes username and carrying --reason and the evidence.
+
+It refuses to start unless the exporter reports both ORPHAN_DB_SWEEP_ENABLED and
+ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED on and a deprovision endpoint is configured
+(--deprovision-url or $` + EnvDeprovisionURL + `; the secret from --deprovision-token-file
+or $` + EnvDeprovisionToken + `). It shows the targets and asks you to type their number;
+without a terminal it needs --yes. --max caps one run.
+
+A 409 (the platform refused) skips the target; a 5xx or timeout is retried once
+with the same Idempotency-Key, then the target fails and the run goes on; a 401 or
+403 stops the run. The command exits non-zero if any target failed or was not
+attempted.`,
+		Example: reclaimExample,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+		ValidArgsFunction: completeCandidates(root),
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.All, "all", o.All, "Reclaim every candidate the latest sweep marks reclaimable.")
+	f.BoolVarP(&o.Yes, "yes", "y", o.Yes, "Do not ask; needed when stdin is not a terminal.")
+	f.IntVar(&o.Max, "max", o.Max, "Refuse a run with more targets than this.")
+	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): written to the platform's audit record. Required.")
+	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": check afresh and print the requests, send nothing; "server": send them with dry_run=true; "none": reclaim.`)
+	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format of the outcomes: json or yaml (default: a table).")
+	f.StringVar(&o.DeprovisionURL, "deprovision-url", o.DeprovisionURL, "Base URL of the platform's deprovision API (default: $"+EnvDeprovisionURL+").")
+	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
+	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
+	f.DurationVar(&o.DeprovisionTimeout, "deprovision-timeout", o.DeprovisionTimeout, "Deadline of each deprovision attempt.")
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{DryRunNone, DryRunClient, DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Complete reads the environment and the secret file.
+func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
+	o.namespaces = nil
+	o.Reason = strings.TrimSpace(o.Reason)
+	for _, a := range args {
+		if !slices.Contains(o.namespaces, a) {
+			o.namespaces = append(o.namespaces, a)
+		}
+	}
+	if o.DeprovisionURL == "" {
+		o.DeprovisionURL = os.Getenv(EnvDeprovisionURL)
+	}
+	switch {
+	case o.DeprovisionTokenFile != "":
+		s, err := deprovision.SecretFromFile(o.DeprovisionTokenFile)
+		if err != nil {
+			return err
+		}
+		o.secret = s
+	case os.Getenv(EnvDeprovisionToken) != "":
+		s, err := deprovision.ParseSecret(os.Getenv(EnvDeprovisionToken))
+		if err != nil {
+			return fmt.Errorf("$%s %w", EnvDeprovisionToken, err)
+		}
+		o.secret = s
+	}
+	if o.isTerminal == nil {
+		o.isTerminal = func() bool {
+			f, ok := o.In.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		}
+	}
+	if o.newRequestID == nil {
+		o.newRequestID = uuid.NewString
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return nil
+}
+
+// Validate refuses, before anything is contacted, every run that must not start.
+func (o *ReclaimOptions) Validate() error {
+	if !slices.Contains([]string{DryRunNone, DryRunClient, DryRunServer}, o.DryRun) {
+		return fmt.Errorf(`--dry-run %q: want "none", "client" or "server"`, o.DryRun)
+	}
+	if o.Output != "" && o.Output != "json" && o.Output != "yaml" {
+		return fmt.Errorf("unsupported output format %q: want json or yaml", o.Output)
+	}
+	switch {
+	case o.All && len(o.namespaces) > 0:
+		return errors.New("give namespaces or --all, not both")
+	case !o.All && len(o.namespaces) == 0:
+		return errors.New("give the namespaces to reclaim, or --all")
+	}
+	m := newMasker()
+	for _, ns := range o.namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("%q is not a namespace name: %s", m.Namespace(ns), strings.Join(errs, "; "))
+		}
+	}
+	if strings.TrimSpace(o.Reason) == "" {
+		return errors.New("--reason is required: it goes to the platform's audit record (a ticket or incident reference)")
+	}
+	if o.Max < 1 {
+		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
+	}
+	if len(o.namespaces) > o.Max {
+		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d", len(o.namespaces), o.Max)
+	}
+	if o.DeprovisionTimeout <= 0 {
+		return fmt.Errorf("--deprovision-timeout must be positive, got %s", o.DeprovisionTimeout)
+	}
+	if o.DryRun != DryRunClient || o.DeprovisionURL != "" {
+		if o.DeprovisionURL == "" {
+			return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)
+		}
+		if _, err := deprovision.ParseURL(o.DeprovisionURL); err != nil {
+			return fmt.Errorf("--deprovision-url: %w", err)
+		}
+	}
+	if o.DryRun != DryRunClient && o.secret == "" {
+		return fmt.Errorf("refusing to reclaim: no deprovision secret (--deprovision-token-file or $%s)", EnvDeprovisionToken)
+	}
+	if o.DryRun == DryRunNone && !o.Yes && !o.isTerminal() {
+		return errors.New("refusing to reclaim without confirmation: stdin is not a terminal; pass --yes to confirm non-interactively")
+	}
+	return o.Exporter.Validate()
+}
+
+// Run reclaims the targets one by one.
+func (o *ReclaimOptions) Run(ctx context.Context) error {
+	exp, err := o.exporter()
+	if err != nil {
+		return err
+	}
+	doc, err := exp.Candidates(ctx)
+	if err != nil {
+		return fmt.Errorf("refusing to reclaim: %w", err)
+	}
+	m := newMasker(doc.Policy.Prefix)
+	switch {
+	case !doc.Enabled:
+		return errors.New(`refusing to reclaim: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`)
+	case !doc.DestructiveEnabled:
+		return errors.New(`refusing to reclaim: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`)
+	}
+
+	targets := o.targets(doc)
+	if len(targets) == 0 {
+		fmt.Fprintf(o.ErrOut, "Nothing to reclaim: none of the %d candidates of the latest sweep is reclaimable.\n", len(doc.Candidates))
+		return nil
+	}
+	if len(targets) > o.Max {
+		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
+	}
+
+	cs, err := o.clientset()
+	if err != nil {
+		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
+	}
+	who, err := kube.WhoAmI(ctx, cs)
+	if err != nil {
+		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
+	}
+
+	var dc *deprovision.Client
+	endpoint := ""
+	if o.DeprovisionURL != "" {
+		dc, err = deprovision.New(deprovision.Config{
+			URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
+			CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
+		})
+		if err != nil && o.DryRun != DryRunClient {
+			return fmt.Errorf("refusing to reclaim: %w", err)
+		}
+		if dc != nil {
+			endpoint = dc.Endpoint()
+		} else {
+			endpoint = strings.TrimSuffix(o.DeprovisionURL, "/") + api.DeprovisionPath
+		}
+	}
+
+	o.showPlan(targets, m, who.Username, endpoint)
+	if o.DryRun == DryRunNone && !o.Yes {
+		if err := o.confirm(ctx, len(targets)); err != nil {
+			return err
+		}
+	}
+
+	report := ReclaimReport{Actor: who.Username, Endpoint: endpoint, Reason: o.Reason, DryRun: o.DryRun}
+	stopped := ""
+	for _, tg := range targets {
+		if stopped == "" && ctx.Err() != nil {
+			stopped = "interrupted"
+		}
+		if stopped != "" {
+			report.Outcomes = append(report.Outcomes, Outcome{Namespace: tg.namespace, Result: OutcomeNotAttempted, Detail: "run stopped: " + stopped})
+			continue
+		}
+		out, stop := o.reclaimOne(ctx, exp, dc, tg.namespace, who.Username, m)
+		report.Outcomes = append(report.Outcomes, out)
+		if stop != "" {
+			stopped = stop
+		}
+	}
+	if err := o.printReport(report, m); err != nil {
+		return err
+	}
+	if err := summarize(report, o.ErrOut); err != nil {
+		if stopped != "" {
+			return fmt.Errorf("run stopped (%s): %w", stopped, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// targets resolves the command line against the latest sweep.
+func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
+	var out []target
+	if o.All {
+		for i := range doc.Candidates {
+			if doc.Candidates[i].Reclaimable {
+				out = append(out, target{namespace: doc.Candidates[i].Namespace, listed: &doc.Candidates[i]})
+			}
+		}
+		return out
+	}
+	for _, ns := range o.namespaces {
+		tg := target{namespace: ns}
+		for i := range doc.Candidates {
+			if doc.Candidates[i].Namespace == ns {
+				tg.listed = &doc.Candidates[i]
+			}
+		}
+		out = append(out, tg)
+	}
+	return out
+}
+
+func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor, endpoint string) {
+	w := o.ErrOut
+	fmt.Fprintf(w, "Targets (%d), in order; each is checked afresh right before its request:\n", len(targets))
+	p := printers.NewTablePrinter(printers.PrintOptions{})
+	_ = p.PrintObj(targetsTable(targets, m, o.now()), w)
+	if endpoint == "" {
+		endpoint = "<not configured>"
+	}
+	fmt.Fprintf(w, "Deprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\n",
+		endpoint, actor, o.Reason, o.DryRun)
+}
+
+// confirm asks the operator to type the number of targets.
+func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
+	fmt.Fprintf(o.ErrOut, "This asks the platform to deprovision %d namespace(s). Type %d to proceed: ", n, n)
+	line := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		buf := make([]byte, 1)
+		for {
+			k, err := o.In.Read(buf)
+			if k == 1 {
+				if buf[0] == '\n' {
+					break
+				}
+				b.WriteByte(buf[0])
+			}
+			if err != nil {
+				break
+			}
+		}
+		line <- strings.TrimSpace(b.String())
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(o.ErrOut)
+		return fmt.Errorf("aborted: %w; nothing was sent", ctx.Err())
+	case got := <-line:
+		if got != fmt.Sprint(n) {
+			return fmt.Errorf("aborted: you typed %q, not %d; nothing was sent", got, n)
+		}
+		return nil
+	}
+}
+
+// reclaimOne does fresh check -> request -> outcome for one namespace. A
+// non-empty stop ends the run after it.
+func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *deprovision.Client, ns, actor string, m *masker) (Outcome, string) {
+	out := Outcome{Namespace: ns}
+	v, err := exp.Check(ctx, ns)
+	if err != nil {
+		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
+		return out, stopIfCancelled(ctx)
+	}
+	if v.Not != nil {
+		out.Result, out.Detail = OutcomeSkipped, "not a candidate now: "+v.Not.Why
+		return out, ""
+	}
+	c := v.Candidate
+	if !c.Reclaimable {
+		out.Result, out.Detail = OutcomeSkipped, "not reclaimable now: "+orNone(c.NotReclaimableReason)
+		return out, ""
+	}
+	req := api.DeprovisionRequest{
+		RequestID:          o.newRequestID(),
+		Token:              c.Token,
+		ResourceType:       c.ResourceType,
+		ProviderResourceID: ns,
+		Actor:              actor,
+		Reason:             o.Reason,
+		DryRun:             o.DryRun == DryRunServer,
+		Evidence: api.Evidence{
+			Namespace:          ns,
+			Reason:             c.Reason,
+			LastStatus:         c.LastStatus,
+			NamespaceCreatedAt: c.NamespaceCreatedAt,
+			FirstSeenAt:        c.FirstSeenAt,
+			ConsecutiveSweeps:  c.ConsecutiveSweeps,
+			ConfirmedAt:        o.now().UTC(),
+		},
+	}
+	out.RequestID, out.Request = req.RequestID, &req
+	if err := deprovision.Validate(req); err != nil {
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, ""
+	}
+	if o.DryRun == DryRunClient {
+		out.Result, out.Detail = OutcomeWouldReclaim, "dry run: nothing sent"
+		return out, ""
+	}
+	res, err := dc.Deprovision(ctx, req)
+	out.Attempts, out.AuditID = res.Attempts, res.AuditID
+	switch {
+	case err == nil && o.DryRun == DryRunServer:
+		out.Result, out.Detail = OutcomeDryRunAccepted, "audit id "+res.AuditID
+	case err == nil:
+		out.Result, out.Detail = OutcomeReclaimed, "audit id "+res.AuditID
+	case errors.Is(err, deprovision.ErrRefused):
+		out.Result, out.Detail = OutcomeSkipped, "platform refused: "+m.Text(err.Error())
+	case errors.Is(err, deprovision.ErrUnauthorized):
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, fmt.Sprintf("the deprovision API refused our credentials (%d)", res.StatusCode)
+	default:
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, stopIfCancelled(ctx)
+	}
+	return out, ""
+}
+
+func stopIfCancelled(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "interrupted"
+	}
+	return ""
+}
+
+func (o *ReclaimOptions) printReport(r ReclaimReport, m *masker) error {
+	if o.Output == "json" || o.Output == "yaml" {
+		return printStructured(o.Out, o.Output, r)
+	}
+	p := printers.NewTablePrinter(printers.PrintOptions{})
+	if err := p.PrintObj(outcomesTable(r.Outcomes, m), o.Out); err != nil {
+		return err
+	}
+	if o.DryRun != DryRunClient {
+		return nil
+	}
+	// What would have been sent, tokens masked; -o json shows it in full.
+	for _, out := range r.Outcomes {
+		if out.Request == nil {
+			continue
+		}
+		shown := *out.Request
+		shown.Token = logsafe.Mask(shown.Token)
+		shown.ProviderResourceID = m.Namespace(shown.ProviderResourceID)
+		shown.Evidence.Namespace = m.Namespace(shown.Evidence.Namespace)
+		b, err := json.MarshalIndent(shown, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		fmt.Fprintf(o.Out, "\nPOST %s\n%s: %s\n%s: Bearer [redacted]\n%s\n",
+			orNone(r.Endpoint), api.HeaderIdempotencyKey, out.RequestID, api.HeaderAuthorization, b)
+	}
+	return nil
+}
+
+// summarize prints the counts and turns failures into the exit status.
+func summarize(r ReclaimReport, w io.Writer) error {
+	counts := map[string]int{}
+	for _, o := range r.Outcomes {
+		counts[o.Result]++
+	}
+	var parts []string
+	for _, k := range []string{OutcomeReclaimed, OutcomeDryRunAccepted, OutcomeWouldReclaim, OutcomeSkipped, OutcomeFailed, OutcomeNotAttempted} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	fmt.Fprintf(w, "%s.\n", strings.Join(parts, ", "))
+	if bad := counts[OutcomeFailed] + counts[OutcomeNotAttempted]; bad > 0 {
+		return fmt.Errorf("%d of %d targets failed or were not attempted", bad, len(r.Outcomes))
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+// Package plugin holds the commands of kubectl-orphans: `kubectl orphans
+// list`, `reclaim` and `version`. Each command is an options struct with
+// Complete, Validate and Run, writing only to the injected IOStreams.
+package plugin
+
+import (
+	"github.com/prometheus/common/version"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	// Auth plugins (OIDC, exec, cloud providers) for every kubeconfig kubectl accepts.
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+)
+
+// Program is the binary's name; kubectl finds it on PATH as `kubectl orphans`.
+const Program = "kubectl-orphans"
+
+// RootOptions are the flags every command shares.
+type RootOptions struct {
+	ConfigFlags *genericclioptions.ConfigFlags
+	Exporter    *ExporterFlags
+	genericiooptions.IOStreams
+}
+
+// NewRootOptions returns the defaults.
+func NewRootOptions(streams genericiooptions.IOStreams) *RootOptions {
+	return &RootOptions{
+		ConfigFlags: genericclioptions.NewConfigFlags(true),
+		Exporter:    NewExporterFlags(),
+		IOStreams:   streams,
+	}
+}
+
+// userAgent identifies the plugin in the API server's audit log and the
+// exporter's access log.
+func userAgent() string { return Program + "/" + version.Version }
+
+// exporter returns the exporter client of validated flags.
+func (o *RootOptions) exporter() (*Exporter, error) {
+	return o.Exporter.Client(o.ConfigFlags, userAgent())
+}
+
+// clientset returns a typed client for the current kube context.
+func (o *RootOptions) clientset() (kubernetes.Interface, error) {
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = userAgent()
+	return kubernetes.NewForConfig(cfg)
+}
+
+// NewCmdOrphans returns the root command.
+func NewCmdOrphans(streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRootOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "orphans",
+		Short: "Review and reclaim orphaned tenant namespaces",
+		Long: `Review and reclaim orphaned tenant namespaces: namespaces whose owning ledger record
+is gone or terminal, as found by the orphans exporter.
+
+"list" shows the exporter's latest sweep. "reclaim" asks the platform's audited
+deprovision API to tear down namespaces the exporter marks reclaimable, one at a
+time, after a fresh check of each; it never deletes anything itself.
+
+The exporter is reached through the API server's service proxy by default, so
+Kubernetes RBAC decides who may read it, or directly with --exporter-url.`,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl orphans"},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// A bare `kubectl orphans` shows help rather than failing.
+		Run: func(cmd *cobra.Command, _ []string) { _ = cmd.Help() },
+	}
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+
+	flags := cmd.PersistentFlags()
+	o.ConfigFlags.AddFlags(flags)
+	o.Exporter.AddFlags(flags)
+
+	cmd.AddCommand(NewCmdList(o), NewCmdReclaim(o), NewCmdVersion(o))
+	return cmd
+}
+
+// SafeError is err's message with tenant tokens masked, for the one place
+// that prints errors.
+func SafeError(err error) string { return newMasker().Text(err.Error()) }
