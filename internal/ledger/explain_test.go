@@ -78,7 +78,7 @@ ANALYZE resources;`, explainIndex, explainLedgers, explainRows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	arg, _, err := bindTokens(typ, tokens)
+	b, err := bindTokens(typ, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ ANALYZE resources;`, explainIndex, explainLedgers, explainRows)
 
 	// Planned in the ledger's own session, with the settings a sweep runs under.
 	var plan string
-	if err := l.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+l.Query(), arg, live).Scan(&plan); err != nil {
+	if err := l.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+l.Query(), b.arg, live).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
 	var doc []struct {

@@ -103,7 +103,7 @@ func Open(cfg Config) (*Ledger, error) {
 	// the last status and the resource type. Rows come newest first and
 	// Lookup folds them per token: grouping here, each token's rows would
 	// be sorted once per aggregate, which took longer than the lookup.
-	q := fmt.Sprintf(`SELECT %[1]s::text,
+	q := fmt.Sprintf(`SELECT %[1]s,
   %[2]s IS NULL OR %[2]s::text = ANY($2::text[]),
   coalesce(%[2]s::text, ''),
   coalesce(%[3]s::text, '')
@@ -134,37 +134,48 @@ func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, erro
 	if err != nil {
 		return nil, err
 	}
-	arg, byValue, err := bindTokens(typ, tokens)
+	b, err := bindTokens(typ, tokens)
 	if err != nil {
 		return nil, err
 	}
-	if len(byValue) == 0 {
+	if b.values == 0 {
 		return facts, nil
 	}
-	rows, err := l.pool.Query(ctx, l.query, arg, l.cfg.LiveStatuses)
+	rows, err := l.pool.Query(ctx, l.query, b.arg, l.cfg.LiveStatuses)
 	if err != nil {
 		return nil, fmt.Errorf("ledger query: %w", err)
 	}
+	// Rows come newest first: a value's first row is its newest, and any
+	// live row makes it live.
+	recs := make([]sweep.Record, b.values)
+	seen := make([]bool, b.values)
 	var (
-		value string
 		row   sweep.Record
+		uuid  [16]byte
+		text  string
+		token any = &text
 	)
-	byRecord := make(map[string]sweep.Record, len(byValue))
-	_, err = pgx.ForEachRow(rows, []any{&value, &row.Live, &row.LastStatus, &row.ResourceType}, func() error {
-		rec, seen := byRecord[value]
-		if !seen {
-			rec = row // the newest row of the token
+	if b.uuids != nil {
+		token = &uuid
+	}
+	_, err = pgx.ForEachRow(rows, []any{token, &row.Live, &row.LastStatus, &row.ResourceType}, func() error {
+		i, ok := b.index(uuid, text)
+		if !ok {
+			return errors.New("a row for a token that was not asked about")
 		}
-		rec.Live = rec.Live || row.Live
-		byRecord[value] = rec
+		if !seen[i] {
+			recs[i], seen[i] = row, true
+		} else if row.Live {
+			recs[i].Live = true
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger query: %w", err)
 	}
-	for value, rec := range byRecord {
-		for _, tok := range byValue[value] {
-			facts[tok] = rec
+	for j, tok := range tokens {
+		if i := b.of[j]; i >= 0 && seen[i] {
+			facts[tok] = recs[i]
 		}
 	}
 	return facts, nil
@@ -206,40 +217,70 @@ WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a
 	return typ, nil
 }
 
-// bindTokens converts namespace tokens to the column's type. It returns the
-// query argument and, per value as the database prints it, the tokens that
-// map to it (several spellings of one uuid map to one value).
-func bindTokens(typ string, tokens []string) (any, map[string][]string, error) {
-	byValue := make(map[string][]string, len(tokens))
+// binding is the tokens of one lookup converted to the column's type: the
+// query argument holds each distinct value once (several spellings of one
+// uuid are one value), and of maps every token to its value's index.
+type binding struct {
+	arg    any
+	values int
+	of     []int32 // per token; -1 when it cannot be a value of the column
+	uuids  map[[16]byte]int32
+	texts  map[string]int32
+}
+
+func (b *binding) index(u [16]byte, s string) (int32, bool) {
+	if b.uuids != nil {
+		i, ok := b.uuids[u]
+		return i, ok
+	}
+	i, ok := b.texts[s]
+	return i, ok
+}
+
+// bindTokens converts namespace tokens to the column's type.
+func bindTokens(typ string, tokens []string) (*binding, error) {
+	b := &binding{of: make([]int32, len(tokens))}
 	switch typ {
 	case "uuid":
 		vals := make([][16]byte, 0, len(tokens))
-		for _, t := range tokens {
-			canon, ok := parseUUID(t)
+		b.uuids = make(map[[16]byte]int32, len(tokens))
+		for j, t := range tokens {
+			u, ok := uuidValue(t)
 			if !ok {
+				b.of[j] = -1
 				continue
 			}
-			if _, dup := byValue[canon]; !dup {
-				vals = append(vals, uuidBytes(canon))
+			i, dup := b.uuids[u]
+			if !dup {
+				i = int32(len(vals))
+				b.uuids[u] = i
+				vals = append(vals, u)
 			}
-			byValue[canon] = append(byValue[canon], t)
+			b.of[j] = i
 		}
-		return vals, byValue, nil
+		b.arg, b.values = vals, len(vals)
+		return b, nil
 	case "text", "varchar":
 		vals := make([]string, 0, len(tokens))
-		for _, t := range tokens {
+		b.texts = make(map[string]int32, len(tokens))
+		for j, t := range tokens {
 			// PostgreSQL text cannot hold NUL; such a token cannot have a row.
 			if strings.IndexByte(t, 0) >= 0 {
+				b.of[j] = -1
 				continue
 			}
-			if _, dup := byValue[t]; !dup {
+			i, dup := b.texts[t]
+			if !dup {
+				i = int32(len(vals))
+				b.texts[t] = i
 				vals = append(vals, t)
 			}
-			byValue[t] = append(byValue[t], t)
+			b.of[j] = i
 		}
-		return vals, byValue, nil
+		b.arg, b.values = vals, len(vals)
+		return b, nil
 	}
-	return nil, nil, fmt.Errorf("ledger: unsupported token type %s", typ)
+	return nil, fmt.Errorf("ledger: unsupported token type %s", typ)
 }
 
 // parseQualified splits "schema.table" (or "table") into an identifier.
