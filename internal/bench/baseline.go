@@ -94,6 +94,7 @@ func BaselineMain(args []string) int {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /candidates", b.serveCandidates)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Error("baseline.failed", "err", err)

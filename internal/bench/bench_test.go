@@ -77,8 +77,8 @@ func TestHarnessSmoke(t *testing.T) {
 		if ph.FirstSweep <= 0 || ph.RSSSynced == 0 || ph.RSSMax < ph.RSSSynced || ph.RSSPeak < ph.RSSMax {
 			t.Errorf("%s: first sweep %v, RSS synced %d, max %d, peak %d", ph.Name, ph.FirstSweep, ph.RSSSynced, ph.RSSMax, ph.RSSPeak)
 		}
-		if len(ph.Metrics) == 0 || len(ph.Candidates) == 0 {
-			t.Errorf("%s: %d /metrics and %d /candidates samples", ph.Name, len(ph.Metrics), len(ph.Candidates))
+		if len(ph.Metrics) == 0 || len(ph.Candidates) == 0 || len(ph.Healthz) == 0 {
+			t.Errorf("%s: %d /metrics, %d /candidates and %d /healthz samples", ph.Name, len(ph.Metrics), len(ph.Candidates), len(ph.Healthz))
 		}
 		if ph.InScope != size.N {
 			t.Errorf("%s: %d namespaces in scope, want %d", ph.Name, ph.InScope, size.N)

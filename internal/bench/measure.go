@@ -147,7 +147,10 @@ type Phase struct {
 	RSSSynced, RSSMax, RSSPeak uint64
 	// HTTP latencies while sweeps ran.
 	Metrics, Candidates []time.Duration
-	HTTPErrors          int
+	// Healthz is the control: a handler that only writes "ok", timed the
+	// same way, so the machine's own latency floor is on record.
+	Healthz    []time.Duration
+	HTTPErrors int
 	// Sequential and index scans of the ledger table in the window.
 	SeqScans, IdxScans int64
 	// Found are the candidate namespaces of the last sweep.
@@ -414,6 +417,22 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				return nil
 			}
 			ph.Metrics = append(ph.Metrics, took)
+			return nil
+		})
+	})
+	wg.Go(func() {
+		paced(func() error {
+			code, _, took, err := get(winCtx, p.url+"/healthz")
+			if winCtx.Err() != nil {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || code != http.StatusOK {
+				ph.HTTPErrors++
+				return nil
+			}
+			ph.Healthz = append(ph.Healthz, took)
 			return nil
 		})
 	})
