@@ -80,6 +80,10 @@ func TestHarnessSmoke(t *testing.T) {
 		if len(ph.Metrics) == 0 || len(ph.Candidates) == 0 || len(ph.Healthz) == 0 {
 			t.Errorf("%s: %d /metrics, %d /candidates and %d /healthz samples", ph.Name, len(ph.Metrics), len(ph.Candidates), len(ph.Healthz))
 		}
+		if len(ph.MetricsAt) != len(ph.Metrics) || len(ph.CandidatesAt) != len(ph.Candidates) || len(ph.HealthzAt) != len(ph.Healthz) {
+			t.Errorf("%s: send times for %d, %d, %d of %d, %d, %d samples", ph.Name,
+				len(ph.MetricsAt), len(ph.CandidatesAt), len(ph.HealthzAt), len(ph.Metrics), len(ph.Candidates), len(ph.Healthz))
+		}
 		if ph.InScope != size.N {
 			t.Errorf("%s: %d namespaces in scope, want %d", ph.Name, ph.InScope, size.N)
 		}

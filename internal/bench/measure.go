@@ -150,7 +150,9 @@ type Phase struct {
 	// Healthz is the control: a handler that only writes "ok", timed the
 	// same way, so the machine's own latency floor is on record.
 	Healthz    []time.Duration
-	HTTPErrors int
+	// When each of those requests was sent, in the same order.
+	MetricsAt, CandidatesAt, HealthzAt []time.Time
+	HTTPErrors                         int
 	// Sequential and index scans of the ledger table in the window.
 	SeqScans, IdxScans int64
 	// Found are the candidate namespaces of the last sweep.
@@ -389,7 +391,16 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 		mu.Unlock()
 		stop()
 	}
-	paced := func(f func() error) {
+	// The four probes run at the same pace, a quarter of it apart, so the
+	// harness never queues its own requests behind each other: a request
+	// meets the sweeps, as a scrape would, and not the other probes.
+	paced := func(slot int, f func() error) {
+		offset := time.Duration(slot) * spec.pace / 4
+		select {
+		case <-winCtx.Done():
+			return
+		case <-time.After(offset):
+		}
 		t := time.NewTicker(spec.pace)
 		defer t.Stop()
 		for {
@@ -405,7 +416,8 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 		}
 	}
 	wg.Go(func() {
-		paced(func() error {
+		paced(0, func() error {
+			at := time.Now()
 			code, _, took, err := get(winCtx, p.url+"/metrics")
 			if winCtx.Err() != nil {
 				return nil
@@ -416,12 +428,13 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				ph.HTTPErrors++
 				return nil
 			}
-			ph.Metrics = append(ph.Metrics, took)
+			ph.Metrics, ph.MetricsAt = append(ph.Metrics, took), append(ph.MetricsAt, at)
 			return nil
 		})
 	})
 	wg.Go(func() {
-		paced(func() error {
+		paced(1, func() error {
+			at := time.Now()
 			code, _, took, err := get(winCtx, p.url+"/healthz")
 			if winCtx.Err() != nil {
 				return nil
@@ -432,12 +445,13 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				ph.HTTPErrors++
 				return nil
 			}
-			ph.Healthz = append(ph.Healthz, took)
+			ph.Healthz, ph.HealthzAt = append(ph.Healthz, took), append(ph.HealthzAt, at)
 			return nil
 		})
 	})
 	wg.Go(func() {
-		paced(func() error {
+		paced(2, func() error {
+			at := time.Now()
 			doc, took, err := candidates(winCtx, p.url)
 			if winCtx.Err() != nil {
 				return nil
@@ -450,7 +464,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 			}
 			// A 503 (a failed sweep) is an answer too: it is timed, and the
 			// failure is counted from the program's own counter.
-			ph.Candidates = append(ph.Candidates, took)
+			ph.Candidates, ph.CandidatesAt = append(ph.Candidates, took), append(ph.CandidatesAt, at)
 			if doc != nil && doc.GeneratedAt.After(last) {
 				last = doc.GeneratedAt
 				ph.Starts = append(ph.Starts, doc.GeneratedAt)
@@ -473,7 +487,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 		})
 	})
 	wg.Go(func() {
-		paced(func() error {
+		paced(3, func() error {
 			if err := p.alive(); err != nil {
 				return err
 			}
@@ -546,6 +560,27 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	ph.SeqScans, ph.IdxScans = seq1-seq0, idx1-idx0
 	sort.Strings(ph.Found)
 	return ph, nil
+}
+
+// OutsideSweeps returns the latencies of the requests (sent at at, taking
+// took) that overlapped none of the sampled sweeps, and how many did.
+func (ph *Phase) OutsideSweeps(took []time.Duration, at []time.Time) (outside []time.Duration, overlapped int) {
+	for i, d := range took {
+		begin, end := at[i], at[i].Add(d)
+		hit := false
+		for j, start := range ph.Starts {
+			if begin.Before(start.Add(ph.Sweeps[j])) && end.After(start) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			overlapped++
+		} else {
+			outside = append(outside, d)
+		}
+	}
+	return outside, overlapped
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

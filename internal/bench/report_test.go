@@ -80,3 +80,27 @@ func TestTargetsVerdicts(t *testing.T) {
 		t.Log(md)
 	}
 }
+
+// TestOutsideSweeps splits request latencies by whether they overlapped a
+// sweep, edges included.
+func TestOutsideSweeps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	ph := &Phase{Starts: []time.Time{t0.Add(100 * ms), t0.Add(2100 * ms)}, Sweeps: []time.Duration{50 * ms, 50 * ms}}
+	took := []time.Duration{2 * ms, 2 * ms, 9 * ms, 3 * ms, 4 * ms, 1 * ms}
+	at := []time.Time{
+		t0,                                 // well before
+		t0.Add(99 * ms),                    // ends inside the first sweep
+		t0.Add(120 * ms),                   // inside
+		t0.Add(150 * ms),                   // starts as the sweep ends: no overlap
+		t0.Add(2000 * ms),                  // between sweeps
+		t0.Add(2149999 * time.Microsecond), // starts just before the second ends
+	}
+	outside, overlapped := ph.OutsideSweeps(took, at)
+	if overlapped != 3 || len(outside) != 3 || outside[0] != 2*ms || outside[1] != 3*ms || outside[2] != 4*ms {
+		t.Fatalf("outside %v, overlapped %d; want [2ms 3ms 4ms], 3", outside, overlapped)
+	}
+	if got := outsideP99(ph, took, at); got != "4.00 ms (3 of 6 overlapped a sweep)" {
+		t.Errorf("outsideP99 = %q", got)
+	}
+}
