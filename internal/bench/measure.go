@@ -149,7 +149,7 @@ type Phase struct {
 	Metrics, Candidates []time.Duration
 	// Healthz is the control: a handler that only writes "ok", timed the
 	// same way, so the machine's own latency floor is on record.
-	Healthz    []time.Duration
+	Healthz []time.Duration
 	// When each of those requests was sent, in the same order.
 	MetricsAt, CandidatesAt, HealthzAt []time.Time
 	HTTPErrors                         int
