@@ -415,10 +415,11 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 			}
 		}
 	}
-	wg.Go(func() {
-		paced(0, func() error {
+	// timed GETs path and records its latency and send time under mu.
+	timed := func(slot int, path string, took *[]time.Duration, sent *[]time.Time) {
+		paced(slot, func() error {
 			at := time.Now()
-			code, _, took, err := get(winCtx, p.url+"/metrics")
+			code, _, d, err := get(winCtx, p.url+path)
 			if winCtx.Err() != nil {
 				return nil
 			}
@@ -428,27 +429,12 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				ph.HTTPErrors++
 				return nil
 			}
-			ph.Metrics, ph.MetricsAt = append(ph.Metrics, took), append(ph.MetricsAt, at)
+			*took, *sent = append(*took, d), append(*sent, at)
 			return nil
 		})
-	})
-	wg.Go(func() {
-		paced(1, func() error {
-			at := time.Now()
-			code, _, took, err := get(winCtx, p.url+"/healthz")
-			if winCtx.Err() != nil {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || code != http.StatusOK {
-				ph.HTTPErrors++
-				return nil
-			}
-			ph.Healthz, ph.HealthzAt = append(ph.Healthz, took), append(ph.HealthzAt, at)
-			return nil
-		})
-	})
+	}
+	wg.Go(func() { timed(0, "/metrics", &ph.Metrics, &ph.MetricsAt) })
+	wg.Go(func() { timed(1, "/healthz", &ph.Healthz, &ph.HealthzAt) })
 	wg.Go(func() {
 		paced(2, func() error {
 			at := time.Now()
