@@ -34,12 +34,32 @@ type Evidence struct {
 	FirstSeenAt        time.Time `json:"first_seen_at"`
 	ConsecutiveSweeps  int       `json:"consecutive_sweeps"`
 	ConfirmedAt        time.Time `json:"confirmed_at"`
+	// NamespaceUID lets the platform delete with a UID precondition.
+	NamespaceUID   string `json:"namespace_uid"`
+	EvidenceDigest string `json:"evidence_digest"`
+	// PlanDigest and PlanAuthor are set for a run of a reviewed plan.
+	PlanDigest string `json:"plan_digest,omitempty"`
+	PlanAuthor string `json:"plan_author,omitempty"`
+	// SelfApproved records --allow-self-approval on a plan run.
+	SelfApproved bool `json:"self_approved,omitempty"`
 }
 
 // DeprovisionResponse is the body of a 200 answer.
 type DeprovisionResponse struct {
 	Deprovisioned bool   `json:"deprovisioned"`
 	AuditID       string `json:"audit_id"`
+	// DryRun echoes the request's dry_run; a dry-run answer without it is not
+	// to be trusted.
+	DryRun bool `json:"dry_run"`
 	// Message is optional text from the platform (why not deprovisioned, for example).
 	Message string `json:"message,omitempty"`
+}
+
+// CapabilitiesPath answers what the platform supports; a server dry run is
+// sent only to a platform that answers {"dry_run": true}.
+const CapabilitiesPath = "/v1/capabilities"
+
+// Capabilities is the body of GET /v1/capabilities.
+type Capabilities struct {
+	DryRun bool `json:"dry_run"`
 }

@@ -19,17 +19,31 @@ var Kinds = []string{KindCustomer, KindRedis}
 const (
 	// ReasonNoRow: the ledger has no row at all for the token.
 	ReasonNoRow = "no_row"
-	// ReasonTerminal: rows exist and none has a live status.
+	// ReasonTerminal: rows exist and every one has a terminal status.
 	ReasonTerminal = "terminal"
+	// ReasonUnknownStatus: no row is live and at least one has a status that
+	// is neither live nor terminal (NULL, '', a case variant, "provisioning").
+	// Such a candidate is listed and counted, and never reclaimable.
+	ReasonUnknownStatus = "unknown_status"
 )
 
-// Rules that keep a candidate from being reclaimable, in the order they are checked.
+// Reasons lists every reason, in the order they are reported (the values of
+// the `reason` label of candidates_by_reason).
+var Reasons = []string{ReasonNoRow, ReasonTerminal, ReasonUnknownStatus}
+
+// Rules that keep a candidate from being reclaimable, in the order they are
+// checked; not_reclaimable_reason names the first that fails.
 const (
 	NotReclaimableSweepDisabled       = "sweep_disabled"
 	NotReclaimableTerminating         = "terminating"
+	NotReclaimableUnknownStatus       = "unknown_status"
 	NotReclaimableNoProvenType        = "no_proven_type"
+	NotReclaimableMixedTypes          = "mixed_types"
 	NotReclaimableTypeNotAllowed      = "type_not_allowed"
+	NotReclaimableEvidenceChanged     = "evidence_changed"
 	NotReclaimableUnconfirmed         = "unconfirmed"
+	NotReclaimableEvidenceTooRecent   = "evidence_too_recent"
+	NotReclaimableRecentChange        = "recent_change"
 	NotReclaimableDestructiveDisabled = "destructive_disabled"
 )
 
@@ -44,19 +58,48 @@ const (
 
 // Candidate is one orphan candidate.
 type Candidate struct {
-	Namespace            string    `json:"namespace"`
-	Token                string    `json:"token"`
-	TokenMasked          string    `json:"token_masked"`
-	Kind                 string    `json:"kind"`
-	ResourceType         string    `json:"resource_type"`
-	Reason               string    `json:"reason"`
-	LastStatus           string    `json:"last_status"`
-	NamespaceCreatedAt   time.Time `json:"namespace_created_at"`
-	FirstSeenAt          time.Time `json:"first_seen_at"`
-	ConsecutiveSweeps    int       `json:"consecutive_sweeps"`
-	Terminating          bool      `json:"terminating"`
-	Reclaimable          bool      `json:"reclaimable"`
-	NotReclaimableReason string    `json:"not_reclaimable_reason"`
+	Namespace    string `json:"namespace"`
+	NamespaceUID string `json:"namespace_uid"`
+	Token        string `json:"token"`
+	TokenMasked  string `json:"token_masked"`
+	Kind         string `json:"kind"`
+	ResourceType string `json:"resource_type"`
+	Reason       string `json:"reason"`
+	// LastStatus is the newest row's status; "" with LastStatusNull when it is NULL.
+	LastStatus         string    `json:"last_status"`
+	LastStatusNull     bool      `json:"last_status_null,omitempty"`
+	NamespaceCreatedAt time.Time `json:"namespace_created_at"`
+	// FirstSeenAt is the first detection (it drives candidates_total).
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	// EvidenceDigest is the hex SHA-256 of what the verdict rests on: the
+	// namespace UID, the token and the token's rows as read.
+	EvidenceDigest string `json:"evidence_digest"`
+	// EvidenceSince is when the current digest was first seen (or the
+	// terminal row's terminated-at column, when configured).
+	EvidenceSince time.Time `json:"evidence_since"`
+	// ConsecutiveSweeps counts consecutive successful sweeps that saw the
+	// same EvidenceDigest.
+	ConsecutiveSweeps    int    `json:"consecutive_sweeps"`
+	Terminating          bool   `json:"terminating"`
+	Reclaimable          bool   `json:"reclaimable"`
+	NotReclaimableReason string `json:"not_reclaimable_reason"`
+	// Contents is what the namespace holds; absent until first read.
+	Contents *Contents `json:"contents,omitempty"`
+}
+
+// Contents is what a reclaim of a candidate would destroy.
+type Contents struct {
+	ReadAt                time.Time `json:"read_at"`
+	Pods                  int       `json:"pods"`
+	PodsRunning           int       `json:"pods_running"`
+	PVCs                  int       `json:"pvcs"`
+	StorageRequestedBytes int64     `json:"storage_requested_bytes"`
+	// LastChangeAt is the newest creation or non-status change of an object
+	// in the namespace that no controller owns; zero when unknown.
+	LastChangeAt time.Time `json:"last_change_at"`
+	// Error is set when the contents could not be read; such a candidate is
+	// not reclaimable.
+	Error string `json:"error,omitempty"`
 }
 
 // Sweep describes the sweep a snapshot came from.
