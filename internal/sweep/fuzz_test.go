@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,71 +10,157 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// FuzzDecide feeds odd names, empty tokens and large label sets to Decide.
-// It must never panic, never report a namespace whose token is live, never
-// report a namespace out of scope, and never let an unproven type be reclaimed.
+// fuzzStatuses are the status values the fuzzer picks from: live, terminal,
+// and the unknown ones that must never be mistaken for terminal.
+var fuzzStatuses = []string{"active", "pending", "paused", "suspended", "deleted", "expired", "failed", "reaped",
+	"Deleted", "DELETED", " deleted", "provisioning", "restoring", "", "<null>"}
+
+var fuzzTypes = []string{"redis", "postgres", "", "Redis", "<null>"}
+
+// FuzzDecide feeds odd names, rows of every status class, flags and
+// policies to Decide and Evaluate. Its oracle states the safety rules: never
+// panic, never report a live token or a namespace out of scope, and a
+// reclaimable candidate satisfies every reclaim rule on its own rows.
 func FuzzDecide(f *testing.F) {
-	f.Add("instant-customer-", "abc", uint8(3), int64(7200), true, "redis", "deleted", uint16(4))
-	f.Add("instant-customer-", "", uint8(0), int64(0), false, "", "", uint16(0))
-	f.Add("instant-customer-", "pool-1", uint8(200), int64(-5), true, "redis", "active", uint16(1000))
-	f.Add("", "x", uint8(1), int64(1), false, "postgres", "expired", uint16(2))
-	f.Add("a", "\x00\xff", uint8(9), int64(1<<40), true, "redis", "", uint16(7))
-	f.Fuzz(func(t *testing.T, prefix, token string, n uint8, ageSeconds int64, live bool, rtype, status string, nLabels uint16) {
+	f.Add("instant-customer-", "abc", uint8(3), int64(7200), []byte{4, 0, 5, 1}, uint8(0xff), uint8(3), int64(0), uint8(4))
+	f.Add("instant-customer-", "", uint8(0), int64(0), []byte{}, uint8(0), uint8(0), int64(0), uint8(1))
+	f.Add("instant-customer-", "pool-1", uint8(200), int64(-5), []byte{0, 0}, uint8(0x0f), uint8(1), int64(60), uint8(2))
+	f.Add("", "x", uint8(1), int64(1), []byte{8, 2}, uint8(0x3), uint8(2), int64(1), uint8(3))
+	f.Add("a", "\x00\xff", uint8(9), int64(1<<40), []byte{13, 14, 12}, uint8(0x7f), uint8(1), int64(0), uint8(5))
+	f.Add("instant-customer-", "r", uint8(2), int64(1<<20), []byte{4, 5, 4, 0x15}, uint8(0xfe), uint8(1), int64(30), uint8(6))
+	f.Fuzz(func(t *testing.T, prefix, token string, n uint8, ageSeconds int64, rowSpec []byte, flags uint8, confirmations uint8, minAgeSeconds int64, rounds uint8) {
 		p := policy()
 		p.Prefix = prefix
-		p.Confirmations = 1
+		p.Enabled = flags&1 != 0
+		p.Destructive = p.Enabled && flags&2 != 0
+		p.TerminatedAtColumn = flags&4 != 0
+		p.Confirmations = int(confirmations % 5)
+		p.MinEvidenceAge = time.Duration(minAgeSeconds%100_000) * time.Second
+		if flags&8 != 0 {
+			p.ReclaimTypes = []string{"redis", "postgres"}
+		}
 		p.MaxCandidateFraction = 0 // the guard has its own test
-		if nLabels%3 == 0 {
+		if flags&16 != 0 {
 			p.Selector = labels.SelectorFromSet(labels.Set{"l0": "v"})
 		}
-		lbls := map[string]string{}
-		for i := 0; i < int(nLabels)%2048; i++ {
-			lbls[fmt.Sprintf("l%d", i)] = "v"
-		}
-		if nLabels%5 == 0 {
+		lbls := map[string]string{"l0": "v"}
+		if flags&32 != 0 {
 			lbls[KeepLabel] = "true"
 		}
 		var nss []Namespace
 		facts := Facts{}
-		for i := 0; i < int(n)%64+1; i++ {
+		for i := 0; i < int(n)%32+1; i++ {
 			tok := token
 			if i%2 == 1 {
 				tok = fmt.Sprintf("%s%d", token, i)
 			}
 			nss = append(nss, Namespace{
-				Name:        prefix + tok,
-				Labels:      lbls,
+				Name: prefix + tok, UID: fmt.Sprintf("uid-%d", i), Labels: lbls,
 				CreatedAt:   now.Add(-time.Duration(ageSeconds) * time.Second),
-				Terminating: i%3 == 0,
+				Terminating: i%3 == 0 && flags&64 != 0,
 			})
 			if i%4 != 3 {
-				facts[tok] = Record{Live: live && i%2 == 0, LastStatus: status, ResourceType: rtype}
+				facts[tok] = fuzzRows(rowSpec, i)
 			}
 		}
 		var state State
-		for round := 0; round < 2; round++ {
-			res, err := Decide(nss, facts, p, state, now)
+		for round := 0; round < int(rounds)%8+1; round++ {
+			at := now.Add(time.Duration(round) * time.Hour)
+			res, err := Decide(nss, facts, p, state, at)
 			if err != nil {
 				t.Fatalf("guard is off, but Decide failed: %v", err)
 			}
 			state = res.State
 			for _, c := range res.Candidates {
-				if rec, ok := facts[c.Token]; ok && rec.Live {
-					t.Fatalf("live token %q reported as a candidate", c.Token)
-				}
-				if prefix == "" || !strings.HasPrefix(c.Namespace, prefix) || c.Token == "" {
-					t.Fatalf("out-of-scope namespace %q reported", c.Namespace)
-				}
-				if c.Reclaimable && (c.Reason != "terminal" || c.ResourceType == "" || c.Terminating) {
-					t.Fatalf("unproven or terminating candidate reclaimable: %+v", c)
-				}
-				if _, why := p.Scope(Namespace{Name: c.Namespace, Labels: lbls, CreatedAt: c.NamespaceCreatedAt}, now); why != "" {
-					t.Fatalf("candidate %q is not in scope: %s", c.Namespace, why)
-				}
+				checkCandidate(t, p, c, facts[c.Token], at)
 			}
 			if res.PastGrace > res.InScope || len(res.Candidates) > res.PastGrace {
 				t.Fatalf("counts: in scope %d, past grace %d, candidates %d", res.InScope, res.PastGrace, len(res.Candidates))
 			}
+			for i := range nss {
+				if c, why := Evaluate(nss[i], facts[strings.TrimPrefix(nss[i].Name, prefix)], p, state, at); why == "" {
+					checkCandidate(t, p, c, facts[c.Token], at)
+				}
+			}
 		}
 	})
+}
+
+// fuzzRows turns fuzz bytes into rows: each byte picks a status (low four
+// bits) and a type (high bits); i shifts the picks so namespaces differ.
+func fuzzRows(spec []byte, i int) []Row {
+	var rows []Row
+	for j, b := range spec {
+		if j >= 8 {
+			break
+		}
+		st := fuzzStatuses[(int(b&0x0f)+i)%len(fuzzStatuses)]
+		ty := fuzzTypes[(int(b>>4)+i/2)%len(fuzzTypes)]
+		r := Row{CreatedAt: rowBase.Add(time.Duration(j) * time.Hour), Status: st, ResourceType: ty}
+		r.StatusNull, r.TypeNull = st == "<null>", ty == "<null>"
+		if b&0x80 != 0 {
+			r.Extra, r.TerminatedAt = "set", now.Add(-time.Duration(j)*24*time.Hour)
+		} else {
+			r.ExtraNull = true
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// checkCandidate is the oracle: what every candidate, and every reclaimable
+// one above all, must satisfy, computed from the rows directly.
+func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, now time.Time) {
+	t.Helper()
+	live := false
+	allTerminal := len(rows) > 0
+	types := map[string]bool{}
+	typeMissing := false
+	for _, r := range rows {
+		if !r.StatusNull && slices.Contains(p.LiveStatuses, r.Status) {
+			live = true
+		}
+		if r.StatusNull || !slices.Contains(p.TerminalStatuses, r.Status) {
+			allTerminal = false
+		}
+		if r.TypeNull || r.ResourceType == "" {
+			typeMissing = true
+		} else {
+			types[r.ResourceType] = true
+		}
+	}
+	if live {
+		t.Fatalf("live token %q reported as a candidate", c.Token)
+	}
+	if p.Prefix == "" || !strings.HasPrefix(c.Namespace, p.Prefix) || c.Token == "" {
+		t.Fatalf("out-of-scope namespace %q reported", c.Namespace)
+	}
+	if c.EvidenceDigest != Digest(c.NamespaceUID, c.Token, rows) {
+		t.Fatalf("%s: digest does not match its rows", c.Namespace)
+	}
+	if !c.Reclaimable {
+		if c.NotReclaimableReason == "" {
+			t.Fatalf("%s: not reclaimable without a reason", c.Namespace)
+		}
+		return
+	}
+	newest := canonical(rows)[len(rows)-1]
+	switch {
+	case !p.Enabled || !p.Destructive:
+		t.Fatalf("reclaimable with flags off: %+v", c)
+	case c.Terminating:
+		t.Fatalf("terminating namespace reclaimable: %+v", c)
+	case c.Reason != ReasonTerminal || !allTerminal:
+		t.Fatalf("reclaimable without every row terminal: %+v %+v", c, rows)
+	case typeMissing || len(types) != 1 || !types[c.ResourceType]:
+		t.Fatalf("reclaimable without one proven type: %+v %+v", c, rows)
+	case !slices.Contains(p.ReclaimTypes, c.ResourceType):
+		t.Fatalf("reclaimable type not listed: %+v", c)
+	case p.Confirmations < 1 || c.ConsecutiveSweeps < p.Confirmations:
+		t.Fatalf("reclaimable before %d confirmations: %+v", p.Confirmations, c)
+	case now.Sub(c.EvidenceSince) < p.MinEvidenceAge || c.EvidenceSince.Before(c.NamespaceCreatedAt):
+		t.Fatalf("reclaimable with evidence since %v, min age %s: %+v", c.EvidenceSince, p.MinEvidenceAge, c)
+	case p.TerminatedAtColumn && (newest.ExtraNull || newest.TerminatedAt.After(now)):
+		t.Fatalf("reclaimable without a terminated-at value: %+v", c)
+	}
 }

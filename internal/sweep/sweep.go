@@ -1,9 +1,11 @@
 // Package sweep is the decision at the heart of the exporter: given the tenant
-// namespaces, what the ledger says about their tokens, the policy and the time,
-// which namespaces are orphan candidates and which of those may be reclaimed.
+// namespaces, the ledger rows of their tokens, the policy and the time, which
+// namespaces are orphan candidates and which of those may be reclaimed.
 //
-// It does no I/O, reads no clock and keeps no globals: everything it knows is
-// in its arguments, so every rule is tested here with plain values.
+// It does no I/O, reads no clock, keeps no globals and imports no other
+// package of this project: everything it knows is in its arguments, and it
+// returns its own types. Mapping to wire types and masking tokens happen at
+// the edge.
 package sweep
 
 import (
@@ -15,9 +17,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/orphansweep/orphans/internal/api"
-	"github.com/orphansweep/orphans/internal/logsafe"
 )
 
 // KeepLabel on a namespace, set to "true", keeps it out of scope for good.
@@ -26,26 +25,76 @@ const KeepLabel = "orphans.dev/keep"
 // RedisType is the resource_type whose namespaces are of kind redis_namespace.
 const RedisType = "redis"
 
+// Kinds, the values of the `kind` label.
+const (
+	KindRedis    = "redis_namespace"
+	KindCustomer = "customer_namespace"
+)
+
+// Reasons a token is not live.
+const (
+	// ReasonNoRow: the ledger has no row for the token.
+	ReasonNoRow = "no_row"
+	// ReasonTerminal: every row of the token has a terminal status.
+	ReasonTerminal = "terminal"
+	// ReasonUnknownStatus: no row is live and at least one has a status that
+	// is neither live nor terminal.
+	ReasonUnknownStatus = "unknown_status"
+)
+
+// Why a namespace is not a candidate.
+const (
+	WhyLive        = "live"
+	WhyNotFound    = "not_found"
+	WhyOutOfScope  = "out_of_scope"
+	WhyWithinGrace = "within_grace"
+	WhyExcluded    = "excluded"
+)
+
+// Reclaim rules, in the order they are checked; a candidate names the first
+// that fails.
+const (
+	NotReclaimableSweepDisabled       = "sweep_disabled"
+	NotReclaimableTerminating         = "terminating"
+	NotReclaimableUnknownStatus       = "unknown_status"
+	NotReclaimableNoProvenType        = "no_proven_type"
+	NotReclaimableMixedTypes          = "mixed_types"
+	NotReclaimableTypeNotAllowed      = "type_not_allowed"
+	NotReclaimableEvidenceChanged     = "evidence_changed"
+	NotReclaimableUnconfirmed         = "unconfirmed"
+	NotReclaimableEvidenceTooRecent   = "evidence_too_recent"
+	NotReclaimableRecentChange        = "recent_change"
+	NotReclaimableDestructiveDisabled = "destructive_disabled"
+)
+
 // Namespace is what the sweep needs to know about a namespace.
 type Namespace struct {
 	Name        string
+	UID         string
 	Labels      map[string]string
 	CreatedAt   time.Time
 	Terminating bool
 }
 
-// Record is the ledger's verdict on one token.
-type Record struct {
-	// Live is true when any row of the token has a live status.
-	Live bool
-	// LastStatus and ResourceType come from the token's newest row.
-	LastStatus   string
-	ResourceType string
+// Row is one ledger row of a token, as read. A Null flag set means the
+// column is NULL and the value beside it is meaningless.
+type Row struct {
+	CreatedAt     time.Time
+	CreatedAtNull bool
+	Status        string
+	StatusNull    bool
+	ResourceType  string
+	TypeNull      bool
+	// Extra is the --ledger.terminated-at-column value as text; ExtraNull
+	// when it is NULL or no such column is configured.
+	Extra     string
+	ExtraNull bool
+	// TerminatedAt is Extra as a time (zero when ExtraNull).
+	TerminatedAt time.Time
 }
 
-// Facts maps a token to its ledger record. A token absent from Facts has no
-// row at all.
-type Facts map[string]Record
+// Facts maps a token to its rows. A token absent from Facts has no row.
+type Facts map[string][]Row
 
 // Policy is everything configurable that shapes a verdict.
 type Policy struct {
@@ -57,14 +106,24 @@ type Policy struct {
 	Selector labels.Selector
 	// Grace is the minimum namespace age before it can be a candidate.
 	Grace time.Duration
-	// Confirmations is how many consecutive sweeps must see a candidate before
-	// it may be reclaimed.
+	// LiveStatuses and TerminalStatuses are matched exactly as stored; every
+	// other value, NULL included, is unknown.
+	LiveStatuses     []string
+	TerminalStatuses []string
+	// Confirmations is how many consecutive sweeps must see the same
+	// evidence before a candidate may be reclaimed.
 	Confirmations int
+	// MinEvidenceAge is how long the evidence must have held.
+	MinEvidenceAge time.Duration
+	// TerminatedAtColumn says that rows carry a terminated-at value (Row.Extra),
+	// which then dates the evidence instead of this process's first sighting.
+	TerminatedAtColumn bool
 	// ReclaimTypes are the proven resource types that may be reclaimed.
 	ReclaimTypes []string
-	// Enabled and DestructiveEnabled are the two safety flags.
-	Enabled            bool
-	DestructiveEnabled bool
+	// Enabled is the master flag; Destructive is the effective destructive
+	// state (both flags on).
+	Enabled     bool
+	Destructive bool
 	// MaxCandidateFraction guards against a misread ledger (a wrong table, an
 	// empty replica): when more than this fraction of the namespaces past grace
 	// are candidates, and there are at least GuardMinNamespaces of them, the
@@ -74,12 +133,41 @@ type Policy struct {
 	GuardMinNamespaces   int
 }
 
-// Seen is what one sweep remembers of a candidate for the next.
+// Candidate is one orphan candidate and its verdict.
+type Candidate struct {
+	Namespace          string
+	NamespaceUID       string
+	Token              string
+	Kind               string
+	ResourceType       string
+	Reason             string
+	LastStatus         string
+	LastStatusNull     bool
+	NamespaceCreatedAt time.Time
+	FirstSeenAt        time.Time
+	EvidenceDigest     string
+	EvidenceSince      time.Time
+	ConsecutiveSweeps  int
+	Terminating        bool
+	// MixedTypes: every row is terminal with a non-empty type, more than one distinct.
+	MixedTypes bool
+	// ProvenType: every row terminal, one and the same non-empty type.
+	ProvenType           bool
+	Reclaimable          bool
+	NotReclaimableReason string
+}
+
+// Seen is what this process remembers of a candidate between sweeps.
 type Seen struct {
 	Token       string
 	Kind        string
 	FirstSeenAt time.Time
-	// Streak is the number of consecutive successful sweeps that saw it.
+	// Digest is the evidence last seen, DigestSince when this process first
+	// saw it, and Changed whether it saw a different digest before.
+	Digest      string
+	DigestSince time.Time
+	Changed     bool
+	// Streak is the number of consecutive successful sweeps that saw Digest.
 	Streak int
 }
 
@@ -88,8 +176,9 @@ type Seen struct {
 type State map[string]Seen
 
 // AfterFailure is the State to carry past a failed sweep: nothing was
-// confirmed, so every streak starts again, while first sightings are kept so
-// that a candidate is not counted as new a second time.
+// confirmed, so every streak starts again, while first sightings and digests
+// are kept, so that a candidate is not counted as new a second time and its
+// evidence keeps its age.
 func (s State) AfterFailure() State {
 	out := make(State, len(s))
 	for ns, seen := range s {
@@ -109,7 +198,7 @@ type Change struct {
 // Result is the outcome of one sweep.
 type Result struct {
 	// Candidates, sorted by namespace.
-	Candidates []api.Candidate
+	Candidates []Candidate
 	// InScope counts namespaces in scope, within grace or not.
 	InScope int
 	// PastGrace counts namespaces in scope and past grace: those whose token
@@ -119,39 +208,64 @@ type Result struct {
 	Detected []Change
 	// Resurrected are previous candidates whose token is live again.
 	Resurrected []Change
+	// UnknownStatuses are the distinct unknown status values the candidates'
+	// rows carry, sorted; NULL is reported as NullStatus.
+	UnknownStatuses []string
 	// State to pass to the next Decide.
 	State State
 }
 
+// NullStatus stands for a NULL status in Result.UnknownStatuses.
+const NullStatus = "<NULL>"
+
 // ErrImplausible is returned when the guard of Policy.MaxCandidateFraction trips.
 var ErrImplausible = errors.New("implausible sweep")
 
-// Scope says whether ns is a tenant namespace this policy looks at. It returns
-// the token and "" when the namespace is in scope and past grace; otherwise the
-// token (possibly empty) and why not: api.WhyOutOfScope, api.WhyExcluded or
-// api.WhyWithinGrace.
-func (p Policy) Scope(ns Namespace, now time.Time) (token, why string) {
-	if p.Prefix == "" || !strings.HasPrefix(ns.Name, p.Prefix) {
-		return "", api.WhyOutOfScope
-	}
-	token = ns.Name[len(p.Prefix):]
-	if token == "" {
-		return "", api.WhyOutOfScope
-	}
-	for _, ex := range p.ExcludePrefixes {
-		if ex != "" && strings.HasPrefix(ns.Name, ex) {
-			return token, api.WhyExcluded
-		}
+// Scope says whether ns is a tenant namespace this policy looks at, by its
+// name and labels alone. It returns the token and "" when the namespace is in
+// scope; otherwise the token (possibly empty) and why not: WhyOutOfScope or
+// WhyExcluded.
+func (p Policy) Scope(ns Namespace) (token, why string) {
+	token, why = p.ScopeName(ns.Name)
+	if why != "" {
+		return token, why
 	}
 	if ns.Labels[KeepLabel] == "true" {
-		return token, api.WhyExcluded
+		return token, WhyExcluded
 	}
 	if p.Selector != nil && !p.Selector.Matches(labels.Set(ns.Labels)) {
-		return token, api.WhyOutOfScope
+		return token, WhyOutOfScope
+	}
+	return token, ""
+}
+
+// ScopeName applies the rules that need only the name: the prefix, a
+// non-empty token and the excluded prefixes.
+func (p Policy) ScopeName(name string) (token, why string) {
+	if p.Prefix == "" || !strings.HasPrefix(name, p.Prefix) {
+		return "", WhyOutOfScope
+	}
+	token = name[len(p.Prefix):]
+	if token == "" {
+		return "", WhyOutOfScope
+	}
+	for _, ex := range p.ExcludePrefixes {
+		if ex != "" && strings.HasPrefix(name, ex) {
+			return token, WhyExcluded
+		}
+	}
+	return token, ""
+}
+
+// pastGrace is Scope plus the grace period: "" when ns needs a ledger verdict.
+func (p Policy) pastGrace(ns Namespace, now time.Time) (token, why string) {
+	token, why = p.Scope(ns)
+	if why != "" {
+		return token, why
 	}
 	// A namespace stamped in the future (clock skew) is treated as brand new.
 	if now.Sub(ns.CreatedAt) < p.Grace {
-		return token, api.WhyWithinGrace
+		return token, WhyWithinGrace
 	}
 	return token, ""
 }
@@ -162,7 +276,7 @@ func (p Policy) Tokens(nss []Namespace, now time.Time) []string {
 	seen := make(map[string]struct{}, len(nss))
 	out := make([]string, 0, len(nss))
 	for i := range nss {
-		tok, why := p.Scope(nss[i], now)
+		tok, why := p.pastGrace(nss[i], now)
 		if why != "" {
 			continue
 		}
@@ -179,116 +293,268 @@ func (p Policy) Tokens(nss []Namespace, now time.Time) []string {
 // KindOf returns the kind label for a resource type.
 func KindOf(resourceType string) string {
 	if resourceType == RedisType {
-		return api.KindRedis
+		return KindRedis
 	}
-	return api.KindCustomer
+	return KindCustomer
 }
 
 // Decide computes the candidates of one successful sweep.
 func Decide(nss []Namespace, facts Facts, p Policy, prev State, now time.Time) (Result, error) {
 	res := Result{State: make(State)}
+	cls := p.classifier()
+	unknown := map[string]bool{}
 	for i := range nss {
 		ns := &nss[i]
-		token, why := p.Scope(*ns, now)
-		if why == api.WhyOutOfScope {
-			continue
-		}
-		if why == api.WhyExcluded {
+		token, why := p.pastGrace(*ns, now)
+		if why == WhyOutOfScope || why == WhyExcluded {
 			continue
 		}
 		res.InScope++
-		if why == api.WhyWithinGrace {
+		if why == WhyWithinGrace {
 			continue
 		}
 		res.PastGrace++
-		rec, hasRow := facts[token]
-		if hasRow && rec.Live {
+		rows := facts[token]
+		ev := cls.evidence(rows)
+		if ev.live {
 			if was, ok := prev[ns.Name]; ok {
 				res.Resurrected = append(res.Resurrected, Change{Namespace: ns.Name, Token: token, Kind: was.Kind})
 			}
 			continue
 		}
-		c := p.candidate(*ns, token, rec, hasRow)
+		for _, s := range ev.unknown {
+			unknown[s] = true
+		}
+		c := p.candidate(*ns, token, ev)
 		was, tracked := prev[ns.Name]
-		seen := Seen{Token: token, Kind: c.Kind, FirstSeenAt: now, Streak: 1}
+		seen := Seen{Token: token, Kind: c.Kind, FirstSeenAt: now, Digest: c.EvidenceDigest, DigestSince: now, Streak: 1}
 		if tracked {
 			seen.FirstSeenAt = was.FirstSeenAt
-			seen.Streak = was.Streak + 1
+			seen.Changed = was.Changed
+			if was.Digest == seen.Digest {
+				seen.DigestSince = was.DigestSince
+				seen.Streak = was.Streak + 1
+			} else {
+				seen.Changed = true
+			}
 		} else {
 			res.Detected = append(res.Detected, Change{Namespace: ns.Name, Token: token, Kind: c.Kind})
 		}
 		res.State[ns.Name] = seen
 		c.FirstSeenAt = seen.FirstSeenAt
 		c.ConsecutiveSweeps = seen.Streak
-		c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c)
+		c.EvidenceSince = p.evidenceSince(*ns, ev, seen, now)
+		c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, now)
 		res.Candidates = append(res.Candidates, c)
 	}
 	sort.Slice(res.Candidates, func(i, j int) bool { return res.Candidates[i].Namespace < res.Candidates[j].Namespace })
 	sortChanges(res.Detected)
 	sortChanges(res.Resurrected)
+	for s := range unknown {
+		res.UnknownStatuses = append(res.UnknownStatuses, s)
+	}
+	sort.Strings(res.UnknownStatuses)
 	if err := p.plausible(len(res.Candidates), res.PastGrace); err != nil {
 		return Result{}, err
 	}
 	return res, nil
 }
 
-// Evaluate gives a fresh verdict on one namespace, as Decide would, with the
-// memory of the latest sweep. It returns the candidate, or "" and why not.
-// hasRow is false when the ledger has no row for the token.
-func Evaluate(ns Namespace, rec Record, hasRow bool, p Policy, prev State, now time.Time) (api.Candidate, string) {
-	token, why := p.Scope(ns, now)
+// Evaluate gives a fresh verdict on one namespace from rows read now, with
+// the memory of the sweeps. It returns the candidate, or "" and why not. A
+// fresh check confirms what sweeps saw and never adds to a streak: with no
+// digest confirmed yet the candidate is unconfirmed, and with a different
+// one its evidence has changed.
+func Evaluate(ns Namespace, rows []Row, p Policy, prev State, now time.Time) (Candidate, string) {
+	token, why := p.pastGrace(ns, now)
 	if why != "" {
-		return api.Candidate{}, why
+		return Candidate{}, why
 	}
-	if hasRow && rec.Live {
-		return api.Candidate{}, api.WhyLive
+	ev := p.classifier().evidence(rows)
+	if ev.live {
+		return Candidate{}, WhyLive
 	}
-	c := p.candidate(ns, token, rec, hasRow)
-	c.FirstSeenAt = now
-	// A namespace the latest sweep did not see has not been confirmed yet;
-	// a fresh check confirms what sweeps saw, it never adds to the streak.
+	c := p.candidate(ns, token, ev)
+	seen := Seen{Token: token, FirstSeenAt: now, Digest: c.EvidenceDigest, DigestSince: now}
 	if was, ok := prev[ns.Name]; ok && was.Token == token {
-		c.FirstSeenAt = was.FirstSeenAt
-		c.ConsecutiveSweeps = was.Streak
+		seen.FirstSeenAt = was.FirstSeenAt
+		seen.Changed = was.Changed
+		if was.Digest == c.EvidenceDigest {
+			seen.DigestSince, seen.Streak = was.DigestSince, was.Streak
+		} else {
+			ev.changed = true
+		}
 	}
-	c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c)
+	c.FirstSeenAt = seen.FirstSeenAt
+	c.ConsecutiveSweeps = seen.Streak
+	c.EvidenceSince = p.evidenceSince(ns, ev, seen, now)
+	c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, now)
 	return c, ""
 }
 
-func (p Policy) candidate(ns Namespace, token string, rec Record, hasRow bool) api.Candidate {
-	c := api.Candidate{
+// evidence is what a token's rows say, in the terms of the rules.
+type evidence struct {
+	rows    []Row // canonical order
+	live    bool
+	unknown []string // distinct unknown statuses (NullStatus for NULL)
+	// newest is the newest row (last in canonical order); hasRow is false
+	// for a token without rows.
+	newest Row
+	hasRow bool
+	// typeMissing: some row has a NULL or empty type.
+	typeMissing bool
+	// types is the number of distinct non-empty types.
+	types int
+	// changed is set by a fresh check whose digest differs from the sweeps'.
+	changed bool
+}
+
+type classifier struct {
+	live, terminal map[string]bool
+}
+
+func (p Policy) classifier() classifier {
+	c := classifier{live: make(map[string]bool, len(p.LiveStatuses)), terminal: make(map[string]bool, len(p.TerminalStatuses))}
+	for _, s := range p.LiveStatuses {
+		c.live[s] = true
+	}
+	for _, s := range p.TerminalStatuses {
+		c.terminal[s] = true
+	}
+	return c
+}
+
+func (c classifier) evidence(rows []Row) evidence {
+	ev := evidence{rows: canonical(rows), hasRow: len(rows) > 0}
+	if !ev.hasRow {
+		return ev
+	}
+	ev.newest = ev.rows[len(ev.rows)-1]
+	var firstType string
+	for _, r := range ev.rows {
+		switch {
+		case !r.StatusNull && c.live[r.Status]:
+			ev.live = true
+		case r.StatusNull:
+			ev.unknown = appendNew(ev.unknown, NullStatus)
+		case !c.terminal[r.Status]:
+			ev.unknown = appendNew(ev.unknown, r.Status)
+		}
+		if r.TypeNull || r.ResourceType == "" {
+			ev.typeMissing = true
+		} else if ev.types == 0 {
+			firstType, ev.types = r.ResourceType, 1
+		} else if r.ResourceType != firstType && ev.types == 1 {
+			ev.types = 2
+		}
+	}
+	return ev
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func (ev evidence) reason() string {
+	switch {
+	case !ev.hasRow:
+		return ReasonNoRow
+	case len(ev.unknown) > 0:
+		return ReasonUnknownStatus
+	}
+	return ReasonTerminal
+}
+
+func (p Policy) candidate(ns Namespace, token string, ev evidence) Candidate {
+	c := Candidate{
 		Namespace:          ns.Name,
+		NamespaceUID:       ns.UID,
 		Token:              token,
-		TokenMasked:        logsafe.Mask(token),
-		Reason:             api.ReasonNoRow,
+		Reason:             ev.reason(),
 		NamespaceCreatedAt: ns.CreatedAt.UTC(),
 		Terminating:        ns.Terminating,
+		EvidenceDigest:     Digest(ns.UID, token, ev.rows),
 	}
-	if hasRow {
-		c.Reason = api.ReasonTerminal
-		c.LastStatus = rec.LastStatus
-		c.ResourceType = rec.ResourceType
+	if ev.hasRow {
+		c.LastStatus, c.LastStatusNull = ev.newest.Status, ev.newest.StatusNull
+		if c.LastStatusNull {
+			c.LastStatus = ""
+		}
+		if !ev.newest.TypeNull {
+			c.ResourceType = ev.newest.ResourceType
+		}
 	}
+	terminalOnly := ev.hasRow && len(ev.unknown) == 0
+	c.ProvenType = terminalOnly && !ev.typeMissing && ev.types == 1
+	c.MixedTypes = terminalOnly && !ev.typeMissing && ev.types > 1
 	c.Kind = KindOf(c.ResourceType)
 	return c
 }
 
+// evidenceSince is the latest of: the namespace's creation; the newest
+// terminal row's terminated-at value when that column is configured, or else
+// this process's first sighting of the digest; and, when this process saw a
+// different digest before, its first sighting of the current one.
+func (p Policy) evidenceSince(ns Namespace, ev evidence, seen Seen, now time.Time) time.Time {
+	since := ns.CreatedAt.UTC()
+	later := func(t time.Time) {
+		if t.After(since) {
+			since = t.UTC()
+		}
+	}
+	if p.TerminatedAtColumn {
+		if ev.hasRow && !ev.newest.ExtraNull {
+			later(ev.newest.TerminatedAt)
+		} else {
+			later(now)
+		}
+	} else {
+		later(seen.DigestSince)
+	}
+	if seen.Changed || ev.changed {
+		later(seen.DigestSince)
+	}
+	return since
+}
+
+// evidenceDated reports whether the evidence age can be trusted: with a
+// terminated-at column, its value must be present and not in the future.
+func (p Policy) evidenceDated(ev evidence, now time.Time) bool {
+	if !p.TerminatedAtColumn {
+		return true
+	}
+	return ev.hasRow && !ev.newest.ExtraNull && !ev.newest.TerminatedAt.After(now)
+}
+
 // reclaimable applies the reclaim rules in a fixed order and names the first
-// that fails. A type is proven only by a terminal row; no proven type, no reclaim.
-func (p Policy) reclaimable(c api.Candidate) (bool, string) {
+// that fails. No proven type, no reclaim.
+func (p Policy) reclaimable(c Candidate, ev evidence, now time.Time) (bool, string) {
 	switch {
 	case !p.Enabled:
-		return false, api.NotReclaimableSweepDisabled
+		return false, NotReclaimableSweepDisabled
 	case c.Terminating:
-		return false, api.NotReclaimableTerminating
-	case c.Reason != api.ReasonTerminal || c.ResourceType == "":
-		return false, api.NotReclaimableNoProvenType
+		return false, NotReclaimableTerminating
+	case c.Reason == ReasonUnknownStatus:
+		return false, NotReclaimableUnknownStatus
+	case c.Reason != ReasonTerminal || ev.typeMissing:
+		return false, NotReclaimableNoProvenType
+	case c.MixedTypes:
+		return false, NotReclaimableMixedTypes
+	case !c.ProvenType:
+		return false, NotReclaimableNoProvenType
 	case !slices.Contains(p.ReclaimTypes, c.ResourceType):
-		return false, api.NotReclaimableTypeNotAllowed
+		return false, NotReclaimableTypeNotAllowed
+	case ev.changed:
+		return false, NotReclaimableEvidenceChanged
 	case p.Confirmations < 1 || c.ConsecutiveSweeps < p.Confirmations:
-		return false, api.NotReclaimableUnconfirmed
-	case !p.DestructiveEnabled:
-		return false, api.NotReclaimableDestructiveDisabled
+		return false, NotReclaimableUnconfirmed
+	case !p.evidenceDated(ev, now) || now.Sub(c.EvidenceSince) < p.MinEvidenceAge:
+		return false, NotReclaimableEvidenceTooRecent
+	case !p.Destructive:
+		return false, NotReclaimableDestructiveDisabled
 	}
 	return true, ""
 }

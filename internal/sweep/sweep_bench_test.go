@@ -22,11 +22,11 @@ func benchFleet(b testing.TB, n int) ([]Namespace, Facts, Policy, State) {
 		nss = append(nss, Namespace{Name: p.Prefix + tok, CreatedAt: created, Labels: map[string]string{"tier": "tenant"}})
 		switch {
 		case i%100 == 0:
-			facts[tok] = Record{Live: false, LastStatus: "deleted", ResourceType: "redis"}
+			facts[tok] = []Row{row("deleted", "redis", 0)}
 		case i%100 == 50:
 			// no row
 		default:
-			facts[tok] = Record{Live: true, LastStatus: "active", ResourceType: "postgres"}
+			facts[tok] = []Row{row("active", "postgres", 0)}
 		}
 	}
 	for i := 0; i < n/100; i++ {

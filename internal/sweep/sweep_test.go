@@ -3,35 +3,48 @@ package sweep
 import (
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/orphansweep/orphans/internal/api"
 )
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 func policy() Policy {
 	return Policy{
-		Prefix:             "instant-customer-",
-		ExcludePrefixes:    []string{"instant-customer-pool-"},
-		Grace:              time.Hour,
-		Confirmations:      3,
-		ReclaimTypes:       []string{"redis"},
-		Enabled:            true,
-		DestructiveEnabled: true,
+		Prefix:           "instant-customer-",
+		ExcludePrefixes:  []string{"instant-customer-pool-"},
+		Grace:            time.Hour,
+		LiveStatuses:     []string{"pending", "active", "paused", "suspended"},
+		TerminalStatuses: []string{"deleted", "expired", "failed", "reaped"},
+		Confirmations:    3,
+		MinEvidenceAge:   0,
+		ReclaimTypes:     []string{"redis"},
+		Enabled:          true,
+		Destructive:      true,
 	}
 }
 
 func ns(name string, age time.Duration, lbls ...string) Namespace {
-	n := Namespace{Name: name, CreatedAt: now.Add(-age), Labels: map[string]string{}}
+	n := Namespace{Name: name, UID: "uid-" + name, CreatedAt: now.Add(-age), Labels: map[string]string{}}
 	for i := 0; i+1 < len(lbls); i += 2 {
 		n.Labels[lbls[i]] = lbls[i+1]
 	}
 	return n
+}
+
+var rowBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// row is a ledger row created hours after rowBase; extra is unset.
+func row(status, typ string, hours int) Row {
+	return Row{CreatedAt: rowBase.Add(time.Duration(hours) * time.Hour), Status: status, ResourceType: typ, ExtraNull: true}
+}
+
+func nullStatus(typ string, hours int) Row {
+	r := row("", typ, hours)
+	r.StatusNull = true
+	return r
 }
 
 func TestScope(t *testing.T) {
@@ -44,29 +57,36 @@ func TestScope(t *testing.T) {
 		wantWhy   string
 	}{
 		{"in scope", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant"), "abc", ""},
-		{"other prefix", ns("kube-system", 2*time.Hour, "tier", "tenant"), "", api.WhyOutOfScope},
-		{"prefix only, empty token", ns("instant-customer-", 2*time.Hour, "tier", "tenant"), "", api.WhyOutOfScope},
-		{"pool item", ns("instant-customer-pool-7", 2*time.Hour, "tier", "tenant"), "pool-7", api.WhyExcluded},
-		{"keep label", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "true"), "abc", api.WhyExcluded},
+		{"other prefix", ns("kube-system", 2*time.Hour, "tier", "tenant"), "", WhyOutOfScope},
+		{"prefix only, empty token", ns("instant-customer-", 2*time.Hour, "tier", "tenant"), "", WhyOutOfScope},
+		{"pool item", ns("instant-customer-pool-7", 2*time.Hour, "tier", "tenant"), "pool-7", WhyExcluded},
+		{"keep label", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "true"), "abc", WhyExcluded},
 		{"keep label not true", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "yes"), "abc", ""},
-		{"selector mismatch", ns("instant-customer-abc", 2*time.Hour), "abc", api.WhyOutOfScope},
-		{"within grace", ns("instant-customer-abc", 59*time.Minute, "tier", "tenant"), "abc", api.WhyWithinGrace},
+		{"selector mismatch", ns("instant-customer-abc", 2*time.Hour), "abc", WhyOutOfScope},
+		{"within grace", ns("instant-customer-abc", 59*time.Minute, "tier", "tenant"), "abc", WhyWithinGrace},
 		{"exactly grace old", ns("instant-customer-abc", time.Hour, "tier", "tenant"), "abc", ""},
-		{"created in the future", ns("instant-customer-abc", -time.Hour, "tier", "tenant"), "abc", api.WhyWithinGrace},
+		{"created in the future", ns("instant-customer-abc", -time.Hour, "tier", "tenant"), "abc", WhyWithinGrace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, why := p.Scope(tc.ns, now)
+			tok, why := p.pastGrace(tc.ns, now)
 			if tok != tc.wantToken || why != tc.wantWhy {
-				t.Fatalf("Scope(%s) = (%q, %q), want (%q, %q)", tc.ns.Name, tok, why, tc.wantToken, tc.wantWhy)
+				t.Fatalf("pastGrace(%s) = (%q, %q), want (%q, %q)", tc.ns.Name, tok, why, tc.wantToken, tc.wantWhy)
 			}
 		})
 	}
 }
 
-func TestScopeEmptyPrefixMatchesNothing(t *testing.T) {
+func TestScopeNameNeedsNoObject(t *testing.T) {
 	p := policy()
+	for name, want := range map[string]string{
+		"kube-system": WhyOutOfScope, "instant-customer-": WhyOutOfScope, "instant-customer-pool-1": WhyExcluded, "instant-customer-a": "",
+	} {
+		if _, why := p.ScopeName(name); why != want {
+			t.Errorf("ScopeName(%s) = %q, want %q", name, why, want)
+		}
+	}
 	p.Prefix = ""
-	if _, why := p.Scope(ns("anything", 2*time.Hour), now); why != api.WhyOutOfScope {
+	if _, why := p.ScopeName("anything"); why != WhyOutOfScope {
 		t.Fatalf("empty prefix: why = %q, want out_of_scope", why)
 	}
 }
@@ -91,21 +111,33 @@ func fleet() ([]Namespace, Facts) {
 		ns("other-prefix-abc", old),
 		ns("instant-customer-not-a-uuid", old),
 		terminating,
+		ns("instant-customer-provisioning", old),
+		ns("instant-customer-case", old),
+		ns("instant-customer-empty-status", old),
+		ns("instant-customer-null-status", old),
+		ns("instant-customer-pg-then-redis", old),
+		ns("instant-customer-no-type", old),
 	}
 	facts := Facts{
-		"live-pending":   {Live: true, LastStatus: "pending", ResourceType: "postgres"},
-		"live-active":    {Live: true, LastStatus: "active", ResourceType: "redis"},
-		"live-paused":    {Live: true, LastStatus: "paused", ResourceType: "postgres"},
-		"live-suspended": {Live: true, LastStatus: "suspended", ResourceType: "postgres"},
-		"redis-deleted":  {LastStatus: "deleted", ResourceType: "redis"},
-		"pg-expired":     {LastStatus: "expired", ResourceType: "postgres"},
+		"live-pending":   {row("pending", "postgres", 0)},
+		"live-active":    {row("active", "redis", 0)},
+		"live-paused":    {row("paused", "postgres", 0)},
+		"live-suspended": {row("suspended", "postgres", 0)},
+		"redis-deleted":  {row("failed", "redis", 0), row("deleted", "redis", 1)},
+		"pg-expired":     {row("expired", "postgres", 0)},
 		// newest row terminal, an older one still live: live wins
-		"mixed":   {Live: true, LastStatus: "deleted", ResourceType: "redis"},
-		"young":   {LastStatus: "deleted", ResourceType: "redis"},
-		"pool-1":  {LastStatus: "deleted", ResourceType: "redis"},
-		"kept":    {LastStatus: "deleted", ResourceType: "redis"},
-		"t-term":  {LastStatus: "failed", ResourceType: "redis"},
-		"unknown": {LastStatus: "deleted", ResourceType: "redis"},
+		"mixed":          {row("paused", "redis", 0), row("deleted", "redis", 1)},
+		"young":          {row("deleted", "redis", 0)},
+		"pool-1":         {row("deleted", "redis", 0)},
+		"kept":           {row("deleted", "redis", 0)},
+		"t-term":         {row("failed", "redis", 0)},
+		"provisioning":   {row("deleted", "redis", 0), row("provisioning", "redis", 1)},
+		"case":           {row("Deleted", "redis", 0)},
+		"empty-status":   {row("", "redis", 0)},
+		"null-status":    {nullStatus("redis", 0)},
+		"pg-then-redis":  {row("deleted", "postgres", 0), row("deleted", "redis", 1)},
+		"no-type":        {row("deleted", "", 0)},
+		"unknown-prefix": {row("deleted", "redis", 0)},
 	}
 	return nss, facts
 }
@@ -116,7 +148,7 @@ type verdict struct {
 	Streak                                         int
 }
 
-func verdicts(cs []api.Candidate) map[string]verdict {
+func verdicts(cs []Candidate) map[string]verdict {
 	out := map[string]verdict{}
 	for _, c := range cs {
 		out[c.Namespace] = verdict{c.Kind, c.ResourceType, c.Reason, c.LastStatus, c.NotReclaimableReason, c.Reclaimable, c.Terminating, c.ConsecutiveSweeps}
@@ -124,26 +156,35 @@ func verdicts(cs []api.Candidate) map[string]verdict {
 	return out
 }
 
-func TestDecideFleet(t *testing.T) {
-	nss, facts := fleet()
-	p := policy()
-
+func decideN(t *testing.T, nss []Namespace, facts Facts, p Policy, sweeps int) Result {
+	t.Helper()
 	var state State
 	var res Result
-	var err error
-	for sweep := 1; sweep <= 3; sweep++ {
-		res, err = Decide(nss, facts, p, state, now.Add(time.Duration(sweep)*time.Minute))
-		if err != nil {
+	for i := 1; i <= sweeps; i++ {
+		var err error
+		if res, err = Decide(nss, facts, p, state, now.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		state = res.State
 	}
+	return res
+}
+
+func TestDecideFleet(t *testing.T) {
+	nss, facts := fleet()
+	res := decideN(t, nss, facts, policy(), 3)
 	want := map[string]verdict{
-		"instant-customer-redis-deleted": {api.KindRedis, "redis", api.ReasonTerminal, "deleted", "", true, false, 3},
-		"instant-customer-pg-expired":    {api.KindCustomer, "postgres", api.ReasonTerminal, "expired", api.NotReclaimableTypeNotAllowed, false, false, 3},
-		"instant-customer-no-row":        {api.KindCustomer, "", api.ReasonNoRow, "", api.NotReclaimableNoProvenType, false, false, 3},
-		"instant-customer-not-a-uuid":    {api.KindCustomer, "", api.ReasonNoRow, "", api.NotReclaimableNoProvenType, false, false, 3},
-		"instant-customer-t-term":        {api.KindRedis, "redis", api.ReasonTerminal, "failed", api.NotReclaimableTerminating, false, true, 3},
+		"instant-customer-redis-deleted": {KindRedis, "redis", ReasonTerminal, "deleted", "", true, false, 3},
+		"instant-customer-pg-expired":    {KindCustomer, "postgres", ReasonTerminal, "expired", NotReclaimableTypeNotAllowed, false, false, 3},
+		"instant-customer-no-row":        {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoProvenType, false, false, 3},
+		"instant-customer-not-a-uuid":    {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoProvenType, false, false, 3},
+		"instant-customer-t-term":        {KindRedis, "redis", ReasonTerminal, "failed", NotReclaimableTerminating, false, true, 3},
+		"instant-customer-provisioning":  {KindRedis, "redis", ReasonUnknownStatus, "provisioning", NotReclaimableUnknownStatus, false, false, 3},
+		"instant-customer-case":          {KindRedis, "redis", ReasonUnknownStatus, "Deleted", NotReclaimableUnknownStatus, false, false, 3},
+		"instant-customer-empty-status":  {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
+		"instant-customer-null-status":   {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
+		"instant-customer-pg-then-redis": {KindRedis, "redis", ReasonTerminal, "deleted", NotReclaimableMixedTypes, false, false, 3},
+		"instant-customer-no-type":       {KindCustomer, "", ReasonTerminal, "deleted", NotReclaimableNoProvenType, false, false, 3},
 	}
 	if got := verdicts(res.Candidates); !reflect.DeepEqual(got, want) {
 		t.Fatalf("candidates:\n got %+v\nwant %+v", got, want)
@@ -154,40 +195,43 @@ func TestDecideFleet(t *testing.T) {
 		}
 	}
 	// in scope: everything with the prefix but the pool item and the kept one
-	if res.InScope != 11 || res.PastGrace != 10 {
-		t.Fatalf("InScope=%d PastGrace=%d, want 11 and 10", res.InScope, res.PastGrace)
+	if res.InScope != 17 || res.PastGrace != 16 {
+		t.Fatalf("InScope=%d PastGrace=%d, want 17 and 16", res.InScope, res.PastGrace)
+	}
+	if want := []string{"", NullStatus, "Deleted", "provisioning"}; !reflect.DeepEqual(res.UnknownStatuses, want) {
+		t.Fatalf("unknown statuses %q, want %q", res.UnknownStatuses, want)
 	}
 	for _, c := range res.Candidates {
 		if c.FirstSeenAt != now.Add(time.Minute) {
 			t.Errorf("%s first seen %v, want the first sweep's time", c.Namespace, c.FirstSeenAt)
 		}
-		if strings.Contains(c.TokenMasked, c.Token) {
-			t.Errorf("%s: masked token %q shows the token", c.Namespace, c.TokenMasked)
+		if c.NamespaceUID != "uid-"+c.Namespace || len(c.EvidenceDigest) != 64 {
+			t.Errorf("%s: uid %q digest %q", c.Namespace, c.NamespaceUID, c.EvidenceDigest)
 		}
+	}
+	var null Candidate
+	for _, c := range res.Candidates {
+		if c.Namespace == "instant-customer-null-status" {
+			null = c
+		}
+	}
+	if !null.LastStatusNull {
+		t.Fatalf("a NULL status must be flagged: %+v", null)
 	}
 }
 
 func TestReclaimRules(t *testing.T) {
 	nss, facts := fleet()
 	redis := "instant-customer-redis-deleted"
-	run := func(p Policy, sweeps int) api.Candidate {
+	pick := func(res Result) Candidate {
 		t.Helper()
-		var state State
-		var res Result
-		for i := 0; i < sweeps; i++ {
-			var err error
-			if res, err = Decide(nss, facts, p, state, now); err != nil {
-				t.Fatal(err)
-			}
-			state = res.State
-		}
 		for _, c := range res.Candidates {
 			if c.Namespace == redis {
 				return c
 			}
 		}
 		t.Fatalf("%s is not a candidate", redis)
-		return api.Candidate{}
+		return Candidate{}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -196,21 +240,141 @@ func TestReclaimRules(t *testing.T) {
 		want   string
 	}{
 		{"all rules hold", func(*Policy) {}, 3, ""},
-		{"destructive off", func(p *Policy) { p.DestructiveEnabled = false }, 3, api.NotReclaimableDestructiveDisabled},
-		{"streak short", func(*Policy) {}, 2, api.NotReclaimableUnconfirmed},
-		{"type not listed", func(p *Policy) { p.ReclaimTypes = []string{"postgres"} }, 3, api.NotReclaimableTypeNotAllowed},
-		{"no types listed", func(p *Policy) { p.ReclaimTypes = nil }, 3, api.NotReclaimableTypeNotAllowed},
-		{"zero confirmations never confirms", func(p *Policy) { p.Confirmations = 0 }, 3, api.NotReclaimableUnconfirmed},
+		{"destructive off", func(p *Policy) { p.Destructive = false }, 3, NotReclaimableDestructiveDisabled},
+		{"sweep off", func(p *Policy) { p.Enabled = false }, 3, NotReclaimableSweepDisabled},
+		{"streak short", func(*Policy) {}, 2, NotReclaimableUnconfirmed},
+		{"type not listed", func(p *Policy) { p.ReclaimTypes = []string{"postgres"} }, 3, NotReclaimableTypeNotAllowed},
+		{"no types listed", func(p *Policy) { p.ReclaimTypes = nil }, 3, NotReclaimableTypeNotAllowed},
+		{"zero confirmations never confirms", func(p *Policy) { p.Confirmations = 0 }, 3, NotReclaimableUnconfirmed},
 		{"one confirmation", func(p *Policy) { p.Confirmations = 1 }, 1, ""},
+		{"evidence too young", func(p *Policy) { p.MinEvidenceAge = time.Hour }, 3, NotReclaimableEvidenceTooRecent},
+		{"evidence old enough", func(p *Policy) { p.MinEvidenceAge = time.Minute }, 3, ""},
+		// with the column configured, rows without a value never date the evidence
+		{"terminated-at missing", func(p *Policy) { p.TerminatedAtColumn = true }, 3, NotReclaimableEvidenceTooRecent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := policy()
 			tc.mod(&p)
-			c := run(p, tc.sweeps)
+			c := pick(decideN(t, nss, facts, p, tc.sweeps))
 			if c.Reclaimable != (tc.want == "") || c.NotReclaimableReason != tc.want {
 				t.Fatalf("reclaimable=%v reason=%q, want reason %q", c.Reclaimable, c.NotReclaimableReason, tc.want)
 			}
 		})
+	}
+}
+
+func TestMinEvidenceAgeHeldThenEarned(t *testing.T) {
+	p := policy()
+	p.MinEvidenceAge = 24 * time.Hour
+	nss := []Namespace{ns("instant-customer-r", 48*time.Hour)}
+	facts := Facts{"r": {row("deleted", "redis", 0)}}
+	var state State
+	at := func(d time.Duration) Candidate {
+		t.Helper()
+		res, err := Decide(nss, facts, p, state, now.Add(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state = res.State
+		return res.Candidates[0]
+	}
+	for i, d := range []time.Duration{0, time.Minute, 2 * time.Minute, 23 * time.Hour} {
+		want := NotReclaimableEvidenceTooRecent
+		if i < 2 {
+			want = NotReclaimableUnconfirmed
+		}
+		if c := at(d); c.Reclaimable || c.NotReclaimableReason != want || !c.EvidenceSince.Equal(now) {
+			t.Fatalf("after %s: %+v, want %s since %v", d, c, want, now)
+		}
+	}
+	if c := at(24 * time.Hour); !c.Reclaimable {
+		t.Fatalf("after 24h: %+v, want reclaimable", c)
+	}
+	// A restarted process has no memory: the age is earned again.
+	state = nil
+	if c := at(25 * time.Hour); c.Reclaimable || c.NotReclaimableReason != NotReclaimableUnconfirmed {
+		t.Fatalf("after a restart: %+v", c)
+	}
+	at(25*time.Hour + time.Minute)
+	if c := at(25*time.Hour + 2*time.Minute); c.NotReclaimableReason != NotReclaimableEvidenceTooRecent || !c.EvidenceSince.Equal(now.Add(25*time.Hour)) {
+		t.Fatalf("after a restart, confirmed again: %+v, want evidence_too_recent", c)
+	}
+}
+
+func TestTerminatedAtColumnDatesTheEvidence(t *testing.T) {
+	p := policy()
+	p.MinEvidenceAge = 24 * time.Hour
+	p.TerminatedAtColumn = true
+	nss := []Namespace{ns("instant-customer-r", 30*24*time.Hour)}
+	terminated := func(at time.Time) Facts {
+		r := row("deleted", "redis", 0)
+		r.Extra, r.ExtraNull, r.TerminatedAt = at.Format(time.RFC3339), false, at
+		return Facts{"r": {r}}
+	}
+	for _, tc := range []struct {
+		name  string
+		at    time.Time
+		want  string
+		since time.Time
+	}{
+		{"two days ago", now.Add(-48 * time.Hour), "", now.Add(-48 * time.Hour)},
+		{"an hour ago", now.Add(-time.Hour), NotReclaimableEvidenceTooRecent, now.Add(-time.Hour)},
+		{"in the future", now.Add(time.Hour), NotReclaimableEvidenceTooRecent, now.Add(time.Hour)},
+		// older than the namespace: the namespace's creation wins
+		{"before the namespace", now.Add(-60 * 24 * time.Hour), "", now.Add(-30 * 24 * time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The column survives restarts: a fresh state needs only the confirmations.
+			var state State
+			var c Candidate
+			for i := 0; i < 3; i++ {
+				res, err := Decide(nss, terminated(tc.at), p, state, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				state, c = res.State, res.Candidates[0]
+			}
+			if c.NotReclaimableReason != tc.want || !c.EvidenceSince.Equal(tc.since) {
+				t.Fatalf("%+v, want reason %q since %v", c, tc.want, tc.since)
+			}
+		})
+	}
+}
+
+func TestStreakBoundToEvidence(t *testing.T) {
+	p := policy()
+	nss := []Namespace{ns("instant-customer-r", 48*time.Hour)}
+	var state State
+	step := func(facts Facts, at time.Duration) Candidate {
+		t.Helper()
+		res, err := Decide(nss, facts, p, state, now.Add(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state = res.State
+		return res.Candidates[0]
+	}
+	// Three sweeps of no row...
+	for i := 0; i < 3; i++ {
+		step(Facts{}, time.Duration(i)*time.Minute)
+	}
+	// ...then a terminal redis row: the evidence changed, the streak restarts.
+	terminal := Facts{"r": {row("deleted", "redis", 0)}}
+	c := step(terminal, 3*time.Minute)
+	if c.Reclaimable || c.ConsecutiveSweeps != 1 || c.NotReclaimableReason != NotReclaimableUnconfirmed {
+		t.Fatalf("first sweep of new evidence: %+v", c)
+	}
+	if !c.EvidenceSince.Equal(now.Add(3*time.Minute)) || !c.FirstSeenAt.Equal(now) {
+		t.Fatalf("evidence since %v first seen %v", c.EvidenceSince, c.FirstSeenAt)
+	}
+	step(terminal, 4*time.Minute)
+	if c := step(terminal, 5*time.Minute); !c.Reclaimable || c.ConsecutiveSweeps != 3 {
+		t.Fatalf("third sweep of the same evidence: %+v", c)
+	}
+	// Another row for the token changes the digest again.
+	more := Facts{"r": {row("deleted", "redis", 0), row("failed", "redis", 2)}}
+	if c := step(more, 6*time.Minute); c.ConsecutiveSweeps != 1 || c.Reclaimable {
+		t.Fatalf("after a new row: %+v", c)
 	}
 }
 
@@ -221,8 +385,8 @@ func TestStreakAndCounting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Detected) != 5 {
-		t.Fatalf("first sweep detected %d, want 5", len(res.Detected))
+	if len(res.Detected) != 11 {
+		t.Fatalf("first sweep detected %d, want 11", len(res.Detected))
 	}
 	res2, err := Decide(nss, facts, p, res.State, now.Add(time.Minute))
 	if err != nil {
@@ -232,7 +396,7 @@ func TestStreakAndCounting(t *testing.T) {
 		t.Fatalf("second sweep detected %v, want none", res2.Detected)
 	}
 
-	// A failed sweep resets streaks but not first sightings.
+	// A failed sweep resets streaks but not first sightings or evidence age.
 	after := res2.State.AfterFailure()
 	if res2.State["instant-customer-no-row"].Streak != 2 {
 		t.Fatal("AfterFailure modified the state it was given")
@@ -245,8 +409,8 @@ func TestStreakAndCounting(t *testing.T) {
 		t.Fatalf("after a failure, detected %v again", res3.Detected)
 	}
 	for _, c := range res3.Candidates {
-		if c.ConsecutiveSweeps != 1 || !c.FirstSeenAt.Equal(now) {
-			t.Fatalf("%s: streak %d first seen %v, want 1 and %v", c.Namespace, c.ConsecutiveSweeps, c.FirstSeenAt, now)
+		if c.ConsecutiveSweeps != 1 || !c.FirstSeenAt.Equal(now) || !c.EvidenceSince.Equal(now) {
+			t.Fatalf("%s: streak %d first seen %v since %v, want 1 and %v", c.Namespace, c.ConsecutiveSweeps, c.FirstSeenAt, c.EvidenceSince, now)
 		}
 	}
 }
@@ -260,12 +424,12 @@ func TestResurrection(t *testing.T) {
 	for k, v := range facts {
 		revived[k] = v
 	}
-	revived["redis-deleted"] = Record{Live: true, LastStatus: "active", ResourceType: "redis"}
+	revived["redis-deleted"] = append(revived["redis-deleted"], row("active", "redis", 5))
 	res2, err := Decide(nss, revived, p, res.State, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Change{{Namespace: "instant-customer-redis-deleted", Token: "redis-deleted", Kind: api.KindRedis}}
+	want := []Change{{Namespace: "instant-customer-redis-deleted", Token: "redis-deleted", Kind: KindRedis}}
 	if !reflect.DeepEqual(res2.Resurrected, want) {
 		t.Fatalf("resurrected %v, want %v", res2.Resurrected, want)
 	}
@@ -282,24 +446,36 @@ func TestResurrection(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	p := policy()
 	n := ns("instant-customer-redis-deleted", 48*time.Hour)
-	rec := Record{LastStatus: "deleted", ResourceType: "redis"}
-	prev := State{n.Name: {Token: "redis-deleted", Kind: api.KindRedis, FirstSeenAt: now.Add(-time.Hour), Streak: 4}}
+	rows := []Row{row("deleted", "redis", 0)}
+	digest := Digest(n.UID, "redis-deleted", rows)
+	prev := State{n.Name: {Token: "redis-deleted", Kind: KindRedis, FirstSeenAt: now.Add(-time.Hour), Digest: digest, DigestSince: now.Add(-time.Hour), Streak: 4}}
 
-	c, why := Evaluate(n, rec, true, p, prev, now)
-	if why != "" || !c.Reclaimable || c.ConsecutiveSweeps != 4 || !c.FirstSeenAt.Equal(now.Add(-time.Hour)) {
+	c, why := Evaluate(n, rows, p, prev, now)
+	if why != "" || !c.Reclaimable || c.ConsecutiveSweeps != 4 || !c.FirstSeenAt.Equal(now.Add(-time.Hour)) || c.EvidenceDigest != digest {
 		t.Fatalf("fresh verdict %+v why %q", c, why)
 	}
-	if _, why := Evaluate(n, Record{Live: true}, true, p, prev, now); why != api.WhyLive {
+	if _, why := Evaluate(n, append(rows, row("active", "redis", 1)), p, prev, now); why != WhyLive {
 		t.Fatalf("live token: why %q", why)
 	}
-	c, why = Evaluate(n, rec, true, p, nil, now)
-	if why != "" || c.Reclaimable || c.NotReclaimableReason != api.NotReclaimableUnconfirmed {
+	c, why = Evaluate(n, rows, p, nil, now)
+	if why != "" || c.Reclaimable || c.NotReclaimableReason != NotReclaimableUnconfirmed {
 		t.Fatalf("unseen namespace must not be reclaimable: %+v", c)
 	}
-	if _, why := Evaluate(ns("instant-customer-pool-x", 48*time.Hour), rec, true, p, prev, now); why != api.WhyExcluded {
+	// rows read now differ from what the sweeps confirmed
+	c, _ = Evaluate(n, []Row{row("deleted", "redis", 0), row("expired", "redis", 1)}, p, prev, now)
+	if c.Reclaimable || c.NotReclaimableReason != NotReclaimableEvidenceChanged {
+		t.Fatalf("changed evidence: %+v", c)
+	}
+	// the same name with another UID is another namespace
+	other := n
+	other.UID = "recreated"
+	if c, _ := Evaluate(other, rows, p, prev, now); c.NotReclaimableReason != NotReclaimableEvidenceChanged {
+		t.Fatalf("recreated namespace: %+v", c)
+	}
+	if _, why := Evaluate(ns("instant-customer-pool-x", 48*time.Hour), rows, p, prev, now); why != WhyExcluded {
 		t.Fatalf("pool: why %q", why)
 	}
-	if _, why := Evaluate(ns("instant-customer-x", time.Minute), rec, true, p, prev, now); why != api.WhyWithinGrace {
+	if _, why := Evaluate(ns("instant-customer-x", time.Minute), rows, p, prev, now); why != WhyWithinGrace {
 		t.Fatalf("young: why %q", why)
 	}
 }
@@ -312,7 +488,7 @@ func TestGuard(t *testing.T) {
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
 		nss = append(nss, ns("instant-customer-"+name, 48*time.Hour))
 	}
-	live := Record{Live: true, LastStatus: "active"}
+	live := []Row{row("active", "redis", 0)}
 	// 2 of 5 orphaned: fine
 	if _, err := Decide(nss, Facts{"a": live, "b": live, "c": live}, p, nil, now); err != nil {
 		t.Fatalf("2 of 5: %v", err)
@@ -321,6 +497,11 @@ func TestGuard(t *testing.T) {
 	_, err := Decide(nss, Facts{}, p, nil, now)
 	if !errors.Is(err, ErrImplausible) {
 		t.Fatalf("5 of 5: err %v, want ErrImplausible", err)
+	}
+	// unknown statuses count toward the guard
+	unknown := []Row{row("provisioning", "redis", 0)}
+	if _, err := Decide(nss, Facts{"a": live, "b": live, "c": unknown, "d": unknown}, p, nil, now); !errors.Is(err, ErrImplausible) {
+		t.Fatalf("3 of 5 with unknown statuses: err %v, want ErrImplausible", err)
 	}
 	// below the minimum fleet size the guard stays quiet
 	if _, err := Decide(nss[:3], Facts{}, p, nil, now); err != nil {
@@ -336,14 +517,15 @@ func TestTokens(t *testing.T) {
 	nss, _ := fleet()
 	nss = append(nss, nss[4]) // a duplicate name must not duplicate its token
 	got := policy().Tokens(nss, now)
-	want := []string{"live-active", "live-paused", "live-pending", "live-suspended", "mixed", "no-row", "not-a-uuid", "pg-expired", "redis-deleted", "t-term"}
+	want := []string{"case", "empty-status", "live-active", "live-paused", "live-pending", "live-suspended", "mixed", "no-row", "no-type",
+		"not-a-uuid", "null-status", "pg-expired", "pg-then-redis", "provisioning", "redis-deleted", "t-term"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Tokens = %v\nwant %v", got, want)
 	}
 }
 
 func TestKindOf(t *testing.T) {
-	if KindOf("redis") != api.KindRedis || KindOf("postgres") != api.KindCustomer || KindOf("") != api.KindCustomer || KindOf("Redis") != api.KindCustomer {
+	if KindOf("redis") != KindRedis || KindOf("postgres") != KindCustomer || KindOf("") != KindCustomer || KindOf("Redis") != KindCustomer {
 		t.Fatal("KindOf")
 	}
 }
