@@ -32,7 +32,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporter.Name, err)
 		os.Exit(2)
 	}
-	log := exporter.NewLogger(logCfg, append([]string{cfg.Policy.Prefix}, cfg.Policy.ExcludePrefixes...)...)
+	log := exporter.NewLogger(logCfg, cfg.Redactor())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

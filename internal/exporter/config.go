@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/ledger"
+	"github.com/orphansweep/orphans/internal/logsafe"
 	"github.com/orphansweep/orphans/internal/sweep"
 )
 
@@ -27,6 +29,9 @@ const (
 	EnvEnabled     = "ORPHAN_DB_SWEEP_ENABLED"
 	EnvDestructive = "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED"
 	EnvLedgerDSN   = "ORPHANS_LEDGER_DSN"
+	// EnvLedgerFreshDSN is the DSN of the fresh checks' own connections, when
+	// they should go elsewhere than the sweeps' (a primary instead of a replica).
+	EnvLedgerFreshDSN = "ORPHANS_LEDGER_FRESH_DSN"
 )
 
 // DefaultListenAddress is the exporter's port.
@@ -49,17 +54,26 @@ type Options struct {
 	NamespaceExcludePrefix string
 	NamespaceSelector      string
 
-	LedgerDSNFile       string
-	LedgerTable         string
-	LedgerTokenColumn   string
-	LedgerStatusColumn  string
-	LedgerTypeColumn    string
-	LedgerCreatedColumn string
-	LedgerLiveStatuses  string
-	LedgerQueryTimeout  time.Duration
-	LedgerMaxConns      int
+	LedgerDSNFile            string
+	LedgerTable              string
+	LedgerTokenColumn        string
+	LedgerStatusColumn       string
+	LedgerTypeColumn         string
+	LedgerCreatedColumn      string
+	LedgerTerminatedAtColumn string
+	LedgerLiveStatuses       string
+	LedgerTerminalStatuses   string
+	LedgerQueryTimeout       time.Duration
+	LedgerMaxConns           int
+	LedgerFreshDSN           string
+	LedgerMaxReplicaLag      time.Duration
+	LedgerAllowInsecure      bool
 
-	ReclaimTypes string
+	ReclaimTypes          string
+	ReclaimMinEvidenceAge time.Duration
+
+	// Set when the user gave the flag; unset timeouts follow the interval.
+	sweepTimeoutSet, queryTimeoutSet bool
 
 	MetricsNamespace string
 	Kubeconfig       string
@@ -74,7 +88,7 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.TelemetryPath)
 
 	app.Flag("sweep.interval", "How often to recompute the candidates.").Default("30s").SetValue(durationValue("sweep.interval", &o.SweepInterval))
-	app.Flag("sweep.timeout", "Deadline of one sweep, and of one fresh check of a namespace.").Default("10s").SetValue(durationValue("sweep.timeout", &o.SweepTimeout))
+	app.Flag("sweep.timeout", "Deadline of one sweep, and of one fresh check of a namespace (default: "+computedDefaults["sweep.timeout"]+").").IsSetByUser(&o.sweepTimeoutSet).SetValue(durationValue("sweep.timeout", &o.SweepTimeout))
 	app.Flag("sweep.grace", "A namespace younger than this is never a candidate.").Default("1h").SetValue(durationValue("sweep.grace", &o.SweepGrace))
 	app.Flag("sweep.confirmations", "Consecutive sweeps that must see a candidate before it may be reclaimed.").Default("3").SetValue(intValue("sweep.confirmations", &o.SweepConfirmations))
 	app.Flag("sweep.max-candidate-fraction", "Refuse a sweep in which more than this fraction of the namespaces past grace look orphaned (a misread ledger); 1 turns the guard off.").Default("0.5").SetValue(floatValue("sweep.max-candidate-fraction", &o.MaxCandidateFraction))
@@ -90,11 +104,17 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("ledger.status-column", "Column holding the status.").Default("status").StringVar(&o.LedgerStatusColumn)
 	app.Flag("ledger.type-column", "Column holding the resource type.").Default("resource_type").StringVar(&o.LedgerTypeColumn)
 	app.Flag("ledger.created-column", "Column ordering a token's rows, newest last.").Default("created_at").StringVar(&o.LedgerCreatedColumn)
-	app.Flag("ledger.live-statuses", "Comma-separated statuses that make a token live; every other status is terminal.").Default("pending,active,paused,suspended").StringVar(&o.LedgerLiveStatuses)
-	app.Flag("ledger.query-timeout", "Deadline of one ledger query, on the client and the server.").Default("5s").SetValue(durationValue("ledger.query-timeout", &o.LedgerQueryTimeout))
-	app.Flag("ledger.max-conns", "Maximum connections to the ledger.").Default("2").SetValue(intValue("ledger.max-conns", &o.LedgerMaxConns))
+	app.Flag("ledger.terminated-at-column", "Optional column dating a terminal row (e.g. updated_at); when set it dates the evidence, so its age survives restarts.").Default("").StringVar(&o.LedgerTerminatedAtColumn)
+	app.Flag("ledger.live-statuses", "Comma-separated statuses that make a token live, matched exactly.").Default("pending,active,paused,suspended").StringVar(&o.LedgerLiveStatuses)
+	app.Flag("ledger.terminal-statuses", "Comma-separated statuses that are terminal, matched exactly; every other value (NULL, '', case variants) is unknown and never reclaimable.").Default("deleted,expired,failed,reaped").StringVar(&o.LedgerTerminalStatuses)
+	app.Flag("ledger.query-timeout", "Deadline of one ledger query, on the client and the server (default: "+computedDefaults["ledger.query-timeout"]+").").IsSetByUser(&o.queryTimeoutSet).SetValue(durationValue("ledger.query-timeout", &o.LedgerQueryTimeout))
+	app.Flag("ledger.max-conns", "Maximum connections of the sweeps to the ledger.").Default("2").SetValue(intValue("ledger.max-conns", &o.LedgerMaxConns))
+	app.Flag("ledger.fresh-dsn", "DSN of the fresh checks' own connections (at most 4), without a password (default: the ledger DSN; or set "+EnvLedgerFreshDSN+").").Default("").StringVar(&o.LedgerFreshDSN)
+	app.Flag("ledger.max-replica-lag", "On a standby, a fresh check answers 503 unless replay has caught up or the last replayed transaction is younger than this.").Default("10s").SetValue(durationValue("ledger.max-replica-lag", &o.LedgerMaxReplicaLag))
+	app.Flag("ledger.allow-insecure-transport", "Allow a ledger host that is not loopback without sslmode=verify-full or verify-ca (warns at start).").Default("false").BoolVar(&o.LedgerAllowInsecure)
 
 	app.Flag("reclaim.types", "Comma-separated proven resource types that may be reclaimed.").Default("redis").StringVar(&o.ReclaimTypes)
+	app.Flag("reclaim.min-evidence-age", "How long the evidence of a candidate must have held before it may be reclaimed; 0 for no minimum.").Default("24h").SetValue(durationValue("reclaim.min-evidence-age", &o.ReclaimMinEvidenceAge))
 
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
@@ -103,13 +123,22 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("kubernetes.burst", "Requests allowed above --kubernetes.qps in a burst.").Default("10").SetValue(intValue("kubernetes.burst", &o.KubeBurst))
 }
 
+// computedDefaults are the defaults that follow other flags, so that setting
+// only --sweep.interval gives a working configuration.
+var computedDefaults = map[string]string{
+	"sweep.timeout":        "min(10s, --sweep.interval)",
+	"ledger.query-timeout": "min(5s, --sweep.timeout)",
+}
+
 // Config is a validated configuration. Only Options.Validate makes one.
 type Config struct {
 	Web           *web.FlagConfig
 	TelemetryPath string
 
-	Enabled            bool
-	DestructiveEnabled bool
+	// Enabled is the master flag. Destructive is the effective destructive
+	// state: both flags on. It is computed here, once.
+	Enabled     bool
+	Destructive bool
 
 	Interval time.Duration
 	Timeout  time.Duration
@@ -117,12 +146,20 @@ type Config struct {
 	Selector string
 
 	// Ledger has no DSN when the sweep is disabled and none was given.
+	// FreshLedger is the fresh checks' own pool (4 connections).
 	Ledger           ledger.Config
+	FreshLedger      ledger.Config
+	MaxReplicaLag    time.Duration
 	MetricsNamespace string
 	Kube             kube.ClientOptions
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
+}
+
+// Redactor masks tokens after the tenant prefixes, for logs and error texts.
+func (c Config) Redactor() *logsafe.Redactor {
+	return logsafe.NewRedactor(append([]string{c.Policy.Prefix}, c.Policy.ExcludePrefixes...)...)
 }
 
 // Env reads an environment variable; os.LookupEnv in production.
@@ -150,6 +187,12 @@ func (o *Options) Validate(env Env) (Config, error) {
 	}
 	if o.SweepInterval < time.Second {
 		return bad("sweep.interval", "%s: must be at least 1s", o.SweepInterval)
+	}
+	if !o.sweepTimeoutSet {
+		o.SweepTimeout = min(10*time.Second, o.SweepInterval)
+	}
+	if !o.queryTimeoutSet {
+		o.LedgerQueryTimeout = min(5*time.Second, o.SweepTimeout)
 	}
 	if o.SweepTimeout <= 0 || o.SweepTimeout > o.SweepInterval {
 		return bad("sweep.timeout", "%s: must be positive and at most --sweep.interval (%s)", o.SweepTimeout, o.SweepInterval)
@@ -187,6 +230,21 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if len(live) == 0 {
 		return bad("ledger.live-statuses", "empty: at least one status must be live")
 	}
+	terminal := splitList(o.LedgerTerminalStatuses)
+	if len(terminal) == 0 {
+		return bad("ledger.terminal-statuses", "empty: without a terminal status nothing is ever an orphan with a proven type")
+	}
+	for _, s := range terminal {
+		if slices.Contains(live, s) {
+			return Config{}, fmt.Errorf("invalid --ledger.terminal-statuses: %q is also in --ledger.live-statuses; a status is live or terminal, not both", s)
+		}
+	}
+	if o.ReclaimMinEvidenceAge < 0 {
+		return bad("reclaim.min-evidence-age", "%s: must not be negative", o.ReclaimMinEvidenceAge)
+	}
+	if o.LedgerMaxReplicaLag <= 0 {
+		return bad("ledger.max-replica-lag", "%s: must be positive", o.LedgerMaxReplicaLag)
+	}
 	for flag, v := range map[string]string{
 		"ledger.table": o.LedgerTable, "ledger.token-column": o.LedgerTokenColumn, "ledger.status-column": o.LedgerStatusColumn,
 		"ledger.type-column": o.LedgerTypeColumn, "ledger.created-column": o.LedgerCreatedColumn,
@@ -214,11 +272,13 @@ func (o *Options) Validate(env Env) (Config, error) {
 		return bad("kubernetes.burst", "%d: must be at least 1", o.KubeBurst)
 	}
 
+	var destructive bool
 	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
-	c.DestructiveEnabled, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
-	if c.DestructiveEnabled && !c.Enabled {
+	destructive, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
+	if destructive && !c.Enabled {
 		c.Warnings = append(c.Warnings, EnvDestructive+" is true but "+EnvEnabled+" is not: nothing is swept, nothing is reclaimable")
 	}
+	c.Destructive = c.Enabled && destructive
 
 	dsn, err := readDSN(o.LedgerDSNFile, env)
 	if err != nil {
@@ -227,10 +287,23 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if dsn == "" && c.Enabled {
 		return Config{}, fmt.Errorf("no ledger DSN: set %s or --ledger.dsn-file (required when %s=true)", EnvLedgerDSN, EnvEnabled)
 	}
-	if dsn != "" {
-		if _, err := pgxpool.ParseConfig(dsn); err != nil {
+	freshDSN, err := o.freshDSN(env, dsn)
+	if err != nil {
+		return Config{}, err
+	}
+	for _, d := range []struct{ name, dsn string }{{"ledger DSN", dsn}, {"fresh-check ledger DSN", freshDSN}} {
+		if d.dsn == "" || (d.name != "ledger DSN" && d.dsn == dsn) {
+			continue
+		}
+		if _, err := pgxpool.ParseConfig(d.dsn); err != nil {
 			// pgx masks the password in its parse errors.
-			return Config{}, fmt.Errorf("invalid ledger DSN: %w", err)
+			return Config{}, fmt.Errorf("invalid %s: %w", d.name, err)
+		}
+		if err := ledger.CheckTransport(d.dsn); err != nil {
+			if !o.LedgerAllowInsecure {
+				return Config{}, fmt.Errorf("insecure %s: %w", d.name, err)
+			}
+			c.Warnings = append(c.Warnings, "--ledger.allow-insecure-transport: "+err.Error())
 		}
 	}
 
@@ -240,28 +313,67 @@ func (o *Options) Validate(env Env) (Config, error) {
 		ExcludePrefixes:      excludes,
 		Selector:             selector,
 		Grace:                o.SweepGrace,
+		LiveStatuses:         live,
+		TerminalStatuses:     terminal,
 		Confirmations:        o.SweepConfirmations,
+		MinEvidenceAge:       o.ReclaimMinEvidenceAge,
+		TerminatedAtColumn:   o.LedgerTerminatedAtColumn != "",
 		ReclaimTypes:         splitList(o.ReclaimTypes),
 		Enabled:              c.Enabled,
-		DestructiveEnabled:   c.Enabled && c.DestructiveEnabled,
+		Destructive:          c.Destructive,
 		MaxCandidateFraction: o.MaxCandidateFraction,
 		GuardMinNamespaces:   o.GuardMinNamespaces,
 	}
 	c.Ledger = ledger.Config{
-		DSN:             dsn,
-		Table:           o.LedgerTable,
-		TokenColumn:     o.LedgerTokenColumn,
-		StatusColumn:    o.LedgerStatusColumn,
-		TypeColumn:      o.LedgerTypeColumn,
-		CreatedColumn:   o.LedgerCreatedColumn,
-		LiveStatuses:    live,
-		QueryTimeout:    o.LedgerQueryTimeout,
-		MaxConns:        int32(o.LedgerMaxConns),
-		ApplicationName: "orphans-exporter",
+		DSN:                dsn,
+		Table:              o.LedgerTable,
+		TokenColumn:        o.LedgerTokenColumn,
+		StatusColumn:       o.LedgerStatusColumn,
+		TypeColumn:         o.LedgerTypeColumn,
+		CreatedColumn:      o.LedgerCreatedColumn,
+		TerminatedAtColumn: o.LedgerTerminatedAtColumn,
+		QueryTimeout:       o.LedgerQueryTimeout,
+		MaxConns:           int32(o.LedgerMaxConns),
+		ApplicationName:    "orphans-exporter",
 	}
+	c.FreshLedger = c.Ledger
+	c.FreshLedger.DSN = freshDSN
+	c.FreshLedger.MaxConns = FreshChecks
+	c.FreshLedger.ApplicationName = "orphans-exporter-fresh"
+	c.MaxReplicaLag = o.LedgerMaxReplicaLag
 	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
 		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
 	return c, nil
+}
+
+// FreshChecks is how many fresh checks run at once, each on its own ledger
+// connection; more are answered 429.
+const FreshChecks = 4
+
+// freshDSN is the fresh checks' DSN: --ledger.fresh-dsn (which must not carry
+// a password: command lines are visible to every local user), or
+// $ORPHANS_LEDGER_FRESH_DSN, or else the sweeps' DSN.
+func (o *Options) freshDSN(env Env, dsn string) (string, error) {
+	fromEnv, _ := env(EnvLedgerFreshDSN)
+	fromEnv = strings.TrimSpace(fromEnv)
+	switch {
+	case o.LedgerFreshDSN != "" && fromEnv != "":
+		return "", fmt.Errorf("invalid --ledger.fresh-dsn: %s is set too; give the fresh-check DSN one way only", EnvLedgerFreshDSN)
+	case o.LedgerFreshDSN != "":
+		cfg, err := pgxpool.ParseConfig(o.LedgerFreshDSN)
+		if err != nil {
+			return "", fmt.Errorf("invalid --ledger.fresh-dsn: %w", err)
+		}
+		if cfg.ConnConfig.Password != "" {
+			if _, fromPG := os.LookupEnv("PGPASSWORD"); !fromPG {
+				return "", fmt.Errorf("invalid --ledger.fresh-dsn: it carries a password; use a password file or %s", EnvLedgerFreshDSN)
+			}
+		}
+		return o.LedgerFreshDSN, nil
+	case fromEnv != "":
+		return fromEnv, nil
+	}
+	return dsn, nil
 }
 
 func flagFromEnv(env Env, name string, warnings []string) (bool, []string) {

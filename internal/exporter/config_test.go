@@ -1,22 +1,14 @@
 package exporter
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-
-	"github.com/orphansweep/orphans/internal/testenv"
 )
 
 func parse(t *testing.T, args ...string) (*Options, error) {
@@ -45,13 +37,16 @@ func TestValidateDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Enabled || c.DestructiveEnabled || c.Policy.Enabled || c.Policy.DestructiveEnabled {
+	if c.Enabled || c.Destructive || c.Policy.Enabled || c.Policy.Destructive {
 		t.Fatal("a safety flag is on by default")
 	}
 	if c.Interval != 30*time.Second || c.Policy.Grace != time.Hour || c.Policy.Confirmations != 3 ||
 		c.Policy.Prefix != "instant-customer-" || fmt.Sprint(c.Policy.ExcludePrefixes) != "[instant-customer-pool-]" ||
 		fmt.Sprint(c.Policy.ReclaimTypes) != "[redis]" || c.MetricsNamespace != "instant" ||
-		fmt.Sprint(c.Ledger.LiveStatuses) != "[pending active paused suspended]" || (*c.Web.WebListenAddresses)[0] != ":9866" {
+		fmt.Sprint(c.Policy.LiveStatuses) != "[pending active paused suspended]" ||
+		fmt.Sprint(c.Policy.TerminalStatuses) != "[deleted expired failed reaped]" || c.Policy.MinEvidenceAge != 24*time.Hour ||
+		c.Timeout != 10*time.Second || c.Ledger.QueryTimeout != 5*time.Second || c.MaxReplicaLag != 10*time.Second ||
+		c.FreshLedger.MaxConns != FreshChecks || (*c.Web.WebListenAddresses)[0] != ":9866" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -76,8 +71,8 @@ func TestValidateSafetyFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Enabled != tc.wantOn || c.Policy.DestructiveEnabled != tc.wantDestr || (len(c.Warnings) > 0) != tc.wantWarning {
-			t.Errorf("%q/%q: enabled=%v destructive=%v warnings=%v", tc.enabled, tc.destructive, c.Enabled, c.Policy.DestructiveEnabled, c.Warnings)
+		if c.Enabled != tc.wantOn || c.Destructive != tc.wantDestr || c.Policy.Destructive != tc.wantDestr || (len(c.Warnings) > 0) != tc.wantWarning {
+			t.Errorf("%q/%q: enabled=%v destructive=%v warnings=%v", tc.enabled, tc.destructive, c.Enabled, c.Destructive, c.Warnings)
 		}
 	}
 }
@@ -105,6 +100,17 @@ func TestValidateRejects(t *testing.T) {
 		{[]string{"--namespace.exclude-prefix=ok-,Bad"}, nil, "--namespace.exclude-prefix"},
 		{[]string{"--namespace.selector=a in ("}, nil, "--namespace.selector"},
 		{[]string{"--ledger.live-statuses= , "}, nil, "--ledger.live-statuses"},
+		{[]string{"--ledger.terminal-statuses="}, nil, "--ledger.terminal-statuses"},
+		{[]string{"--ledger.terminal-statuses=deleted,active"}, nil, "--ledger.live-statuses"},
+		{[]string{"--ledger.live-statuses=active,Deleted", "--ledger.terminal-statuses=Deleted"}, nil, "--ledger.terminal-statuses"},
+		{[]string{"--reclaim.min-evidence-age=-1s"}, nil, "--reclaim.min-evidence-age"},
+		{[]string{"--ledger.max-replica-lag=0s"}, nil, "--ledger.max-replica-lag"},
+		{[]string{"--sweep.interval=2s", "--sweep.timeout=5s"}, nil, "--sweep.interval"},
+		{[]string{"--sweep.interval=2s", "--ledger.query-timeout=3s"}, nil, "--sweep.timeout"},
+		{nil, []string{EnvLedgerDSN, "postgres://u@ledger.example/db?sslmode=require"}, "verify-full"},
+		{[]string{"--ledger.fresh-dsn=postgres://u:hunter2@127.0.0.1/db"}, nil, "--ledger.fresh-dsn"},
+		{[]string{"--ledger.fresh-dsn=postgres://u@127.0.0.1/db"}, []string{EnvLedgerFreshDSN, "postgres://u@127.0.0.1/db"}, "--ledger.fresh-dsn"},
+		{[]string{"--ledger.fresh-dsn=postgres://u@ledger.example/db"}, nil, "fresh-check ledger DSN"},
 		{[]string{"--ledger.table="}, nil, "--ledger.table"},
 		{[]string{"--ledger.token-column= "}, nil, "--ledger.token-column"},
 		{[]string{"--ledger.query-timeout=20s"}, nil, "--ledger.query-timeout"},
@@ -141,106 +147,46 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
-var exporterBin string
-
-func buildExporter(t *testing.T) string {
-	t.Helper()
-	if exporterBin != "" {
-		return exporterBin
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exporterBin = filepath.Join(tmpDir, "orphans-exporter")
-	cmd := exec.Command("go", "build", "-o", exporterBin, "./exporter")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build exporter: %v\n%s", err, out)
-	}
-	return exporterBin
-}
-
-func TestBinaryRejectsBadConfigInOneLine(t *testing.T) {
-	bin := buildExporter(t)
+func TestDefaultsCompose(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		env  []string
-		want string
+		args                 []string
+		timeout, queryTimout time.Duration
 	}{
-		{[]string{"--sweep.interval=0s"}, nil, "--sweep.interval"},
-		{[]string{"--sweep.interval=soon"}, nil, "sweep.interval"},
-		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
-		{[]string{"--namespace.selector=a in ("}, nil, "--namespace.selector"},
-		{nil, []string{EnvEnabled + "=true"}, EnvLedgerDSN},
-		{nil, []string{EnvLedgerDSN + "=postgres://u:hunter2@h:x/db"}, "invalid ledger DSN"},
+		{[]string{"--sweep.interval=2s"}, 2 * time.Second, 2 * time.Second},
+		{[]string{"--sweep.interval=8s"}, 8 * time.Second, 5 * time.Second},
+		{[]string{"--sweep.interval=1m"}, 10 * time.Second, 5 * time.Second},
+		{[]string{"--sweep.interval=1m", "--sweep.timeout=3s"}, 3 * time.Second, 3 * time.Second},
+		{[]string{"--sweep.interval=2s", "--ledger.query-timeout=1s"}, 2 * time.Second, time.Second},
 	} {
-		cmd := exec.Command(bin, tc.args...)
-		cmd.Env = append(os.Environ(), tc.env...)
-		var stderr, stdout bytes.Buffer
-		cmd.Stderr, cmd.Stdout = &stderr, &stdout
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-			t.Errorf("%v: err %v, want a non-zero exit", tc.args, err)
-			continue
+		o, err := parse(t, tc.args...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		out := strings.TrimSpace(stderr.String())
-		if strings.Count(out, "\n") != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, "hunter2") {
-			t.Errorf("%v %v: stderr %q, want one line naming %s", tc.args, tc.env, out, tc.want)
+		c, err := o.Validate(envOf())
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if c.Timeout != tc.timeout || c.Ledger.QueryTimeout != tc.queryTimout || c.FreshLedger.QueryTimeout != tc.queryTimout {
+			t.Errorf("%v: sweep timeout %s, query timeout %s; want %s and %s", tc.args, c.Timeout, c.Ledger.QueryTimeout, tc.timeout, tc.queryTimout)
 		}
 	}
 }
 
-func TestBinaryShutsDownOnSIGTERM(t *testing.T) {
-	bin := buildExporter(t)
-	port, err := testenv.FreePort()
+func TestInsecureLedgerTransportNeedsTheFlag(t *testing.T) {
+	remote := "postgres://u@ledger.example/db?sslmode=require"
+	o, _ := parse(t, "--ledger.allow-insecure-transport")
+	c, err := o.Validate(envOf(EnvLedgerDSN, remote))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
-	cmd.Env = append(os.Environ(), EnvEnabled+"=false")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "ledger.example") {
+		t.Fatalf("warnings %q, want one naming the host", c.Warnings)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := testenv.WaitFor(ctx, func() (bool, error) {
-		resp, err := http.Get(url + "/healthz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		_ = cmd.Process.Kill()
-		t.Fatalf("exporter did not serve: %v\n%s", err, logs.String())
+	o, _ = parse(t)
+	if c, err := o.Validate(envOf(EnvLedgerDSN, "postgres://u@ledger.example/db?sslmode=verify-full")); err != nil || len(c.Warnings) != 0 {
+		t.Fatalf("verify-full: %v %q", err, c.Warnings)
 	}
-	for _, path := range []string{"/", "/metrics", "/readyz", "/candidates"} {
-		resp, err := http.Get(url + path)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s: %v %v", path, err, resp)
-		}
-		if resp != nil {
-			resp.Body.Close()
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("exporter did not stop within 15s of SIGTERM")
-	}
-	if !strings.Contains(logs.String(), "exporter.stopping") {
-		t.Errorf("no exporter.stopping line:\n%s", logs.String())
+	if c, err := o.Validate(envOf(EnvLedgerDSN, "postgres://u@127.0.0.1/db", EnvLedgerFreshDSN, "postgres://u@primary.example/db?sslmode=verify-full")); err != nil || c.FreshLedger.DSN == c.Ledger.DSN {
+		t.Fatalf("fresh DSN from the environment: %v %+v", err, c.FreshLedger)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package exporter
 
 import (
@@ -132,6 +134,8 @@ func testConfig(t *testing.T, kubeconfig string, env map[string]string, args ...
 		"sweep.grace":         fleetGrace.String(),
 		"sweep.interval":      "1h",
 		"sweep.confirmations": "3",
+		// Tests earn the evidence age explicitly where they test it.
+		"reclaim.min-evidence-age": "0s",
 	}
 	for _, a := range args {
 		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
@@ -177,7 +181,7 @@ func start(t *testing.T, cfg Config) *running {
 	_ = lc.Level.Set("debug")
 	lc.Format = promslog.NewFormat()
 	_ = lc.Format.Set("json")
-	e, err := New(cfg, NewLogger(lc, cfg.Policy.Prefix))
+	e, err := New(cfg, NewLogger(lc, cfg.Redactor()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ type snapshotCollector struct {
 	latest   func() *Snapshot
 	interval float64
 
-	current, reclaimable, oldest                   *prometheus.Desc
+	current, reclaimable, oldest, byReason         *prometheus.Desc
 	up, lastSuccess, inScope, enabled, destructive *prometheus.Desc
 	intervalDesc                                   *prometheus.Desc
 }
@@ -97,6 +97,7 @@ func newSnapshotCollector(ns string, latest func() *Snapshot, interval float64) 
 		interval:     interval,
 		current:      d("candidates_current", "Orphan candidates in the latest sweep; 0 when it failed or the sweep is disabled.", "kind"),
 		reclaimable:  d("candidates_reclaimable", "Candidates of the latest sweep that pass every reclaim rule.", "kind"),
+		byReason:     d("candidates_by_reason", "Candidates in the latest sweep by why their token is not live (no_row, terminal, unknown_status); 0 when it failed or the sweep is disabled.", "reason"),
 		oldest:       d("oldest_candidate_age_seconds", "Age of the oldest candidate namespace (since its creation) in the latest sweep; 0 when there is none.", "kind"),
 		up:           d("up", "1 when the latest sweep succeeded, 0 when it failed, none has completed or the sweep is disabled."),
 		lastSuccess:  d("last_success_timestamp_seconds", "Unix time of the latest successful sweep; 0 before the first."),
@@ -108,7 +109,7 @@ func newSnapshotCollector(ns string, latest func() *Snapshot, interval float64) 
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.current, c.reclaimable, c.oldest, c.up, c.lastSuccess, c.inScope, c.enabled, c.destructive, c.intervalDesc} {
+	for _, d := range []*prometheus.Desc{c.current, c.reclaimable, c.oldest, c.byReason, c.up, c.lastSuccess, c.inScope, c.enabled, c.destructive, c.intervalDesc} {
 		ch <- d
 	}
 }
@@ -118,9 +119,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	current := map[string]float64{}
 	reclaimable := map[string]float64{}
 	oldest := map[string]float64{}
+	byReason := map[string]float64{}
 	if s.OK {
 		for _, cand := range s.Candidates {
 			current[cand.Kind]++
+			byReason[cand.Reason]++
 			if cand.Reclaimable {
 				reclaimable[cand.Kind]++
 			}
@@ -134,6 +137,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.reclaimable, prometheus.GaugeValue, reclaimable[k], k)
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest[k], k)
 	}
+	for _, r := range api.Reasons {
+		ch <- prometheus.MustNewConstMetric(c.byReason, prometheus.GaugeValue, byReason[r], r)
+	}
 	var last float64
 	if !s.LastSuccess.IsZero() {
 		last = float64(s.LastSuccess.UnixNano()) / 1e9
@@ -142,7 +148,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, last)
 	ch <- prometheus.MustNewConstMetric(c.inScope, prometheus.GaugeValue, float64(s.InScope))
 	ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, boolf(s.Enabled))
-	ch <- prometheus.MustNewConstMetric(c.destructive, prometheus.GaugeValue, boolf(s.Enabled && s.DestructiveEnabled))
+	ch <- prometheus.MustNewConstMetric(c.destructive, prometheus.GaugeValue, boolf(s.Destructive))
 	ch <- prometheus.MustNewConstMetric(c.intervalDesc, prometheus.GaugeValue, c.interval)
 }
 

@@ -14,17 +14,22 @@ import (
 func goldenSnapshot() *Snapshot {
 	gen := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	return &Snapshot{
-		GeneratedAt: gen, Completed: true, Enabled: true, DestructiveEnabled: true, OK: true, InScope: 40,
+		GeneratedAt: gen, Completed: true, Enabled: true, Destructive: true, OK: true, InScope: 40,
 		LastSuccess: gen,
 		Candidates: []api.Candidate{
-			{Namespace: "instant-customer-a", Kind: api.KindRedis, NamespaceCreatedAt: gen.Add(-48 * time.Hour), Reclaimable: true},
-			{Namespace: "instant-customer-b", Kind: api.KindRedis, NamespaceCreatedAt: gen.Add(-2 * time.Hour)},
-			{Namespace: "instant-customer-c", Kind: api.KindCustomer, NamespaceCreatedAt: gen.Add(-90 * time.Minute)},
+			{Namespace: "instant-customer-a", Kind: api.KindRedis, Reason: api.ReasonTerminal, NamespaceCreatedAt: gen.Add(-48 * time.Hour), Reclaimable: true},
+			{Namespace: "instant-customer-b", Kind: api.KindRedis, Reason: api.ReasonUnknownStatus, NamespaceCreatedAt: gen.Add(-2 * time.Hour)},
+			{Namespace: "instant-customer-c", Kind: api.KindCustomer, Reason: api.ReasonNoRow, NamespaceCreatedAt: gen.Add(-90 * time.Minute)},
 		},
 	}
 }
 
 const goldenSnapshotText = `
+# HELP instant_orphan_db_sweep_candidates_by_reason Candidates in the latest sweep by why their token is not live (no_row, terminal, unknown_status); 0 when it failed or the sweep is disabled.
+# TYPE instant_orphan_db_sweep_candidates_by_reason gauge
+instant_orphan_db_sweep_candidates_by_reason{reason="no_row"} 1
+instant_orphan_db_sweep_candidates_by_reason{reason="terminal"} 1
+instant_orphan_db_sweep_candidates_by_reason{reason="unknown_status"} 1
 # HELP instant_orphan_db_sweep_candidates_current Orphan candidates in the latest sweep; 0 when it failed or the sweep is disabled.
 # TYPE instant_orphan_db_sweep_candidates_current gauge
 instant_orphan_db_sweep_candidates_current{kind="customer_namespace"} 1
@@ -81,7 +86,7 @@ func TestMetricsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{
-		"instant_orphan_db_sweep_candidates_current", "instant_orphan_db_sweep_candidates_reclaimable",
+		"instant_orphan_db_sweep_candidates_by_reason", "instant_orphan_db_sweep_candidates_current", "instant_orphan_db_sweep_candidates_reclaimable",
 		"instant_orphan_db_sweep_destructive_enabled", "instant_orphan_db_sweep_enabled", "instant_orphan_db_sweep_interval_seconds",
 		"instant_orphan_db_sweep_last_success_timestamp_seconds", "instant_orphan_db_sweep_namespaces_in_scope",
 		"instant_orphan_db_sweep_oldest_candidate_age_seconds", "instant_orphan_db_sweep_up",
@@ -98,6 +103,11 @@ func TestMetricsGolden(t *testing.T) {
 	snap = &Snapshot{GeneratedAt: snap.GeneratedAt, Completed: true, Enabled: true, OK: false, LastSuccess: snap.LastSuccess,
 		Candidates: goldenSnapshot().Candidates}
 	failed := `
+# HELP instant_orphan_db_sweep_candidates_by_reason Candidates in the latest sweep by why their token is not live (no_row, terminal, unknown_status); 0 when it failed or the sweep is disabled.
+# TYPE instant_orphan_db_sweep_candidates_by_reason gauge
+instant_orphan_db_sweep_candidates_by_reason{reason="no_row"} 0
+instant_orphan_db_sweep_candidates_by_reason{reason="terminal"} 0
+instant_orphan_db_sweep_candidates_by_reason{reason="unknown_status"} 0
 # HELP instant_orphan_db_sweep_candidates_current Orphan candidates in the latest sweep; 0 when it failed or the sweep is disabled.
 # TYPE instant_orphan_db_sweep_candidates_current gauge
 instant_orphan_db_sweep_candidates_current{kind="customer_namespace"} 0
@@ -118,7 +128,7 @@ instant_orphan_db_sweep_oldest_candidate_age_seconds{kind="redis_namespace"} 0
 instant_orphan_db_sweep_up 0
 `
 	names = []string{
-		"instant_orphan_db_sweep_candidates_current", "instant_orphan_db_sweep_candidates_reclaimable",
+		"instant_orphan_db_sweep_candidates_by_reason", "instant_orphan_db_sweep_candidates_current", "instant_orphan_db_sweep_candidates_reclaimable",
 		"instant_orphan_db_sweep_last_success_timestamp_seconds", "instant_orphan_db_sweep_oldest_candidate_age_seconds",
 		"instant_orphan_db_sweep_up",
 	}

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,6 +47,9 @@ func TestReadmeFlagsTable(t *testing.T) {
 		if def == "" && f.IsBoolFlag() {
 			def = "false"
 		}
+		if computed, ok := computedDefaults[f.Name]; ok {
+			def = computed
+		}
 		if def == "" {
 			def = `""`
 		}
@@ -76,7 +80,15 @@ func TestReadmeMetricsTable(t *testing.T) {
 	for _, m := range rowRE.FindAllStringSubmatch(readme(t), -1) {
 		documented = append(documented, m[1])
 	}
-	e, err := New(testConfig(t, "", map[string]string{}), discardLogger())
+	o, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.Validate(envOf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,13 +33,15 @@ const Name = "orphans-exporter"
 
 // Exporter is one orphans-exporter: its sources, its sweeper and its HTTP surface.
 type Exporter struct {
-	cfg        Config
-	log        *slog.Logger
-	sweeper    *Sweeper
-	namespaces *kube.Namespaces
-	ledger     *ledger.Ledger
-	reg        *prometheus.Registry
-	handler    http.Handler
+	cfg         Config
+	log         *slog.Logger
+	sweeper     *Sweeper
+	server      *Server
+	namespaces  *kube.Namespaces
+	ledger      *ledger.Ledger
+	freshLedger *ledger.Ledger
+	reg         *prometheus.Registry
+	handler     http.Handler
 }
 
 // New wires an exporter. With the sweep disabled it builds no Kubernetes
@@ -47,8 +49,9 @@ type Exporter struct {
 func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 	e := &Exporter{cfg: cfg, log: log}
 	var (
-		ns  NamespaceSource = disabledSource{}
-		led LedgerSource    = disabledSource{}
+		ns    NamespaceSource = disabledSource{}
+		led   LedgerSource    = disabledSource{}
+		fresh FreshLedger     = disabledSource{}
 	)
 	if cfg.Enabled {
 		restCfg, err := kube.RESTConfig(cfg.Kube)
@@ -61,20 +64,32 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 		if e.ledger, err = ledger.Open(cfg.Ledger); err != nil {
 			return nil, err
 		}
-		ns, led = e.namespaces, e.ledger
+		if e.freshLedger, err = ledger.Open(cfg.FreshLedger); err != nil {
+			e.Close()
+			return nil, err
+		}
+		ns, led, fresh = e.namespaces, e.ledger, e.freshLedger
 	}
-	e.sweeper = newSweeper(cfg, log, ns, led, time.Now)
+	return e.wire(ns, led, fresh, time.Now)
+}
+
+// wire builds the sweeper, the server and the registry on the given sources.
+func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger, now func() time.Time) (*Exporter, error) {
+	cfg := e.cfg
+	m := newMetrics(cfg.MetricsNamespace, func() *Snapshot { return e.sweeper.Latest() }, cfg.Interval.Seconds())
+	e.sweeper = newSweeper(cfg, e.log, ns, led, m, now)
+	e.server = newServer(cfg, e.log, e.sweeper, ns, fresh, now)
 	e.reg = prometheus.NewRegistry()
 	e.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector("orphans_exporter"),
 	)
-	if err := e.sweeper.metrics.register(e.reg); err != nil {
+	if err := m.register(e.reg); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	mux, err := newMux(cfg, e.sweeper, e.reg, log)
+	mux, err := newMux(cfg, e.server, e.reg, e.log)
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -83,10 +98,12 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 	return e, nil
 }
 
-// Close releases the database pool.
+// Close releases the database pools.
 func (e *Exporter) Close() {
-	if e.ledger != nil {
-		e.ledger.Close()
+	for _, l := range []*ledger.Ledger{e.ledger, e.freshLedger} {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
@@ -121,9 +138,10 @@ func (e *Exporter) Run(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Enabled && cfg.DestructiveEnabled,
+	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Destructive,
 		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
-		"reclaim_types", cfg.Policy.ReclaimTypes)
+		"reclaim_types", cfg.Policy.ReclaimTypes, "min_evidence_age", cfg.Policy.MinEvidenceAge,
+		"live_statuses", cfg.Policy.LiveStatuses, "terminal_statuses", cfg.Policy.TerminalStatuses)
 	if !cfg.Enabled {
 		log.Warn("sweep.disabled", "hint", "set "+EnvEnabled+"=true to sweep; serving empty metrics until then")
 	}
@@ -157,7 +175,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	return err
 }
 
-func newMux(cfg Config, sw *Sweeper, reg *prometheus.Registry, log *slog.Logger) (*http.ServeMux, error) {
+func newMux(cfg Config, srv *Server, reg *prometheus.Registry, log *slog.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+cfg.TelemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -166,10 +184,10 @@ func newMux(cfg Config, sw *Sweeper, reg *prometheus.Registry, log *slog.Logger)
 		Timeout:           cfg.Timeout,
 		EnableOpenMetrics: true,
 	})))
-	mux.HandleFunc("GET /candidates", sw.candidatesHandler)
-	mux.HandleFunc("GET /candidates/{namespace}", sw.candidateHandler)
-	mux.HandleFunc("GET /healthz", sw.healthz)
-	mux.HandleFunc("GET /readyz", sw.readyz)
+	mux.HandleFunc("GET /candidates", srv.candidates)
+	mux.HandleFunc("GET /candidates/{namespace}", srv.candidate)
+	mux.HandleFunc("GET /healthz", srv.healthz)
+	mux.HandleFunc("GET /readyz", srv.readyz)
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        Name,
 		Description: "Orphaned tenant namespaces: the ledger says gone, the cluster says running. Audit-only.",
@@ -201,14 +219,14 @@ func (disabledSource) Get(context.Context, string) (sweep.Namespace, bool, error
 	return sweep.Namespace{}, false, errDisabled
 }
 func (disabledSource) Lookup(context.Context, []string) (sweep.Facts, error) { return nil, errDisabled }
+func (disabledSource) Fresh(context.Context, time.Duration) error            { return errDisabled }
 
-// NewLogger builds the exporter's logger: promslog's format and level, with
-// every message and attribute passed through the token redactor. client-go
-// logs through klog; klog is routed here too, so its lines (a failing watch
-// naming a namespace, say) are redacted like the exporter's own.
-func NewLogger(c *promslog.Config, prefixes ...string) *slog.Logger {
-	base := promslog.New(c)
-	log := slog.New(logsafe.NewHandler(base.Handler(), logsafe.NewRedactor(prefixes...)))
+// NewLogger builds the exporter's only logger: promslog's format and level,
+// with every message and attribute passed through the token redactor.
+// client-go logs through klog; klog is routed here too, so its lines (a
+// failing watch naming a namespace, say) are redacted like the exporter's own.
+func NewLogger(c *promslog.Config, r *logsafe.Redactor) *slog.Logger {
+	log := slog.New(logsafe.NewHandler(promslog.New(c).Handler(), r))
 	klog.SetSlogLogger(log.With("component", "client-go"))
 	return log
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/orphansweep/orphans/internal/sweep"
 )
 
-// NamespaceSource is the cluster as the sweeper sees it.
+// NamespaceSource is the cluster as the exporter sees it.
 type NamespaceSource interface {
 	// Healthy is nil when List can be trusted.
 	Healthy() error
@@ -23,7 +23,7 @@ type NamespaceSource interface {
 	Get(ctx context.Context, name string) (sweep.Namespace, bool, error)
 }
 
-// LedgerSource is the system of record as the sweeper sees it.
+// LedgerSource is the system of record as the exporter sees it.
 type LedgerSource interface {
 	Lookup(ctx context.Context, tokens []string) (sweep.Facts, error)
 }
@@ -33,23 +33,25 @@ type LedgerSource interface {
 type Snapshot struct {
 	GeneratedAt time.Time
 	// Completed is false until the first sweep (or the disabled notice).
-	Completed          bool
-	Enabled            bool
-	DestructiveEnabled bool
-	OK                 bool
-	Err                string
-	Stage              string
-	Duration           time.Duration
-	LedgerDuration     time.Duration
-	InScope            int
-	Candidates         []api.Candidate
-	// State carries streaks and first sightings to the next sweep and to
-	// fresh checks.
+	Completed      bool
+	Enabled        bool
+	Destructive    bool
+	OK             bool
+	Err            string
+	Stage          string
+	Duration       time.Duration
+	LedgerDuration time.Duration
+	InScope        int
+	// Candidates are in wire form, tokens masked beside them.
+	Candidates []api.Candidate
+	// State carries streaks, digests and first sightings to the next sweep
+	// and to fresh checks.
 	State       sweep.State
 	LastSuccess time.Time
 }
 
-// Sweeper recomputes the candidates on a ticker and publishes snapshots.
+// Sweeper owns the sweep loop and the latest snapshot: it recomputes the
+// candidates on a ticker and publishes each outcome atomically.
 type Sweeper struct {
 	cfg     Config
 	log     *slog.Logger
@@ -60,16 +62,19 @@ type Sweeper struct {
 	redact  *logsafe.Redactor
 
 	latest atomic.Pointer[Snapshot]
+	// unknownLogged holds the unknown status values already logged; only
+	// the sweep loop touches it.
+	unknownLogged map[string]bool
 }
 
-func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSource, now func() time.Time) *Sweeper {
-	s := &Sweeper{cfg: cfg, log: log, ns: ns, ledger: led, now: now, redact: logsafe.NewRedactor(append([]string{cfg.Policy.Prefix}, cfg.Policy.ExcludePrefixes...)...)}
-	s.latest.Store(&Snapshot{Enabled: cfg.Enabled, DestructiveEnabled: cfg.DestructiveEnabled, State: sweep.State{}})
-	s.metrics = newMetrics(cfg.MetricsNamespace, s.Latest, cfg.Interval.Seconds())
+func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSource, m *metrics, now func() time.Time) *Sweeper {
+	s := &Sweeper{cfg: cfg, log: log, ns: ns, ledger: led, metrics: m, now: now, redact: cfg.Redactor(), unknownLogged: map[string]bool{}}
+	first := &Snapshot{Enabled: cfg.Enabled, Destructive: cfg.Destructive, State: sweep.State{}}
 	if !cfg.Enabled {
-		s.latest.Store(&Snapshot{GeneratedAt: now(), Completed: true, Enabled: false, DestructiveEnabled: cfg.DestructiveEnabled,
-			Err: "sweep disabled: " + EnvEnabled + " is not \"true\"", State: sweep.State{}})
+		first = &Snapshot{GeneratedAt: now(), Completed: true, Enabled: false, Destructive: cfg.Destructive,
+			Err: "sweep disabled: " + EnvEnabled + " is not \"true\"", State: sweep.State{}}
 	}
+	s.latest.Store(first)
 	return s
 }
 
@@ -124,11 +129,9 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 		return
 	}
 	next := &Snapshot{
-		GeneratedAt: start, Completed: true, Enabled: true, DestructiveEnabled: s.cfg.DestructiveEnabled,
-		OK: true, Duration: elapsed, LedgerDuration: ledgerTime, InScope: res.InScope, Candidates: res.Candidates, State: res.State, LastSuccess: start,
-	}
-	if next.Candidates == nil {
-		next.Candidates = []api.Candidate{}
+		GeneratedAt: start, Completed: true, Enabled: true, Destructive: s.cfg.Destructive,
+		OK: true, Duration: elapsed, LedgerDuration: ledgerTime, InScope: res.InScope,
+		Candidates: wireCandidates(res.Candidates), State: res.State, LastSuccess: start,
 	}
 	s.latest.Store(next)
 
@@ -170,10 +173,12 @@ func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (s
 	return res, ledgerTime, "", nil
 }
 
+// fail publishes a failed sweep: no candidates, streaks reset; digests and
+// first sightings are kept.
 func (s *Sweeper) fail(prev *Snapshot, start time.Time, elapsed time.Duration, stage string, err error) {
 	msg := s.redact.Redact(stage + ": " + err.Error())
 	s.latest.Store(&Snapshot{
-		GeneratedAt: start, Completed: true, Enabled: true, DestructiveEnabled: s.cfg.DestructiveEnabled,
+		GeneratedAt: start, Completed: true, Enabled: true, Destructive: s.cfg.Destructive,
 		OK: false, Err: msg, Stage: stage, Duration: elapsed, Candidates: []api.Candidate{},
 		State: prev.State.AfterFailure(), LastSuccess: prev.LastSuccess,
 	})
@@ -194,6 +199,13 @@ func (s *Sweeper) logChanges(prev, next *Snapshot, res sweep.Result) {
 	}
 	for _, r := range res.Resurrected {
 		s.log.Warn("candidate.resurrected", "namespace", ns(r.Namespace), "token", logsafe.Token(r.Token), "kind", r.Kind)
+	}
+	for _, st := range res.UnknownStatuses {
+		if !s.unknownLogged[st] {
+			s.unknownLogged[st] = true
+			s.log.Warn("ledger.unknown_status", "status", st,
+				"hint", "neither in --ledger.live-statuses nor in --ledger.terminal-statuses: its candidates are never reclaimable")
+		}
 	}
 	resurrected := make(map[string]bool, len(res.Resurrected))
 	for _, r := range res.Resurrected {

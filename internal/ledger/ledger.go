@@ -1,7 +1,8 @@
 // Package ledger reads the platform's system of record: for a set of tokens,
-// whether any row is live and what the newest row says. One statement per
-// sweep, bound to the token column's own type so the token index is used,
-// on a read-only session with a deadline on every query.
+// every row as stored (status, type, created and terminated-at values), for
+// the sweep to judge. One statement per sweep, bound to the token column's
+// own type so the token index is used, on a read-only session with a
+// deadline on every query.
 package ledger
 
 import (
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orphansweep/orphans/internal/sweep"
@@ -26,8 +28,9 @@ type Config struct {
 	Table string
 	// Column names.
 	TokenColumn, StatusColumn, TypeColumn, CreatedColumn string
-	// LiveStatuses make a token live when any of its rows has one of them.
-	LiveStatuses []string
+	// TerminatedAtColumn, when set, is read with every row (as text for the
+	// evidence digest, and as a time).
+	TerminatedAtColumn string
 	// QueryTimeout bounds every query, on the client and on the server.
 	QueryTimeout time.Duration
 	// MaxConns caps the pool.
@@ -83,6 +86,11 @@ func Open(cfg Config) (*Ledger, error) {
 	rp["statement_timeout"] = fmt.Sprint(cfg.QueryTimeout.Milliseconds())
 	rp["lock_timeout"] = fmt.Sprint(cfg.QueryTimeout.Milliseconds())
 	rp["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * cfg.QueryTimeout).Milliseconds())
+	// Times read as text go into the evidence digest: their spelling must
+	// not depend on the server's or the role's defaults.
+	rp["TimeZone"] = "UTC"
+	rp["DateStyle"] = "ISO, YMD"
+	rp["IntervalStyle"] = "iso_8601"
 	// A sweep asks about a few thousand tokens of a table of millions. Costed
 	// for disk reads, that fraction makes the planner scan the whole table,
 	// so the query slows as the ledger grows and not as the fleet does. The
@@ -98,18 +106,15 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	id := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	tok, st, ty, cr := id(cfg.TokenColumn), id(cfg.StatusColumn), id(cfg.TypeColumn), id(cfg.CreatedColumn)
-	// Live wins over any number of terminal rows; a row without a status is
-	// not known to be terminal, so it counts as live. The newest row gives
-	// the last status and the resource type. Rows come newest first and
-	// Lookup folds them per token: grouping here, each token's rows would
-	// be sorted once per aggregate, which took longer than the lookup.
-	q := fmt.Sprintf(`SELECT %[1]s,
-  %[2]s IS NULL OR %[2]s::text = ANY($2::text[]),
-  coalesce(%[2]s::text, ''),
-  coalesce(%[3]s::text, '')
-FROM %[5]s
-WHERE %[1]s = ANY($1)
-ORDER BY %[4]s DESC NULLS LAST`, tok, st, ty, cr, table.Sanitize())
+	extra, extraTime := "NULL::text", "NULL::timestamptz"
+	if cfg.TerminatedAtColumn != "" {
+		extra, extraTime = id(cfg.TerminatedAtColumn)+"::text", id(cfg.TerminatedAtColumn)+"::timestamptz"
+	}
+	// Every row as stored: the sweep classifies statuses, proves types and
+	// digests the rows, so nothing is folded or coalesced here.
+	q := fmt.Sprintf(`SELECT %s, %s::timestamptz, %s::text, %s::text, %s, %s
+FROM %s
+WHERE %s = ANY($1)`, tok, cr, st, ty, extra, extraTime, table.Sanitize(), tok)
 	return &Ledger{cfg: cfg, pool: pool, query: q}, nil
 }
 
@@ -119,7 +124,7 @@ func (l *Ledger) Close() { l.pool.Close() }
 // Query returns the statement a sweep runs, for EXPLAIN and documentation.
 func (l *Ledger) Query() string { return l.query }
 
-// Lookup returns the ledger's record for each token that has rows. Tokens
+// Lookup returns the rows of each token that has any. Tokens
 // that cannot be values of the token column's type (not a uuid, for a uuid
 // column) have no row by definition and are left out of the query, never
 // failing it. An error means nothing may be concluded from this lookup.
@@ -141,52 +146,44 @@ func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, erro
 	if b.values == 0 {
 		return facts, nil
 	}
-	rows, err := l.pool.Query(ctx, l.query, b.arg, l.cfg.LiveStatuses)
+	rows, err := l.pool.Query(ctx, l.query, b.arg)
 	if err != nil {
 		return nil, fmt.Errorf("ledger query: %w", err)
 	}
-	// Rows come newest first: a value's first row is its newest, and any
-	// live row makes it live.
-	recs := make([]sweep.Record, b.values)
-	seen := make([]bool, b.values)
+	perValue := make([][]sweep.Row, b.values)
 	var (
-		row   sweep.Record
-		uuid  [16]byte
-		text  string
-		token any = &text
+		uuid               [16]byte
+		text               string
+		token              any = &text
+		created, termTime  pgtype.Timestamptz
+		status, rtype, ext pgtype.Text
 	)
 	if b.uuids != nil {
 		token = &uuid
 	}
-	_, err = pgx.ForEachRow(rows, []any{token, &row.Live, &row.LastStatus, &row.ResourceType}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{token, &created, &status, &rtype, &ext, &termTime}, func() error {
 		i, ok := b.index(uuid, text)
 		if !ok {
 			return errors.New("a row for a token that was not asked about")
 		}
-		if !seen[i] {
-			recs[i], seen[i] = row, true
-		} else if row.Live {
-			recs[i].Live = true
-		}
+		perValue[i] = append(perValue[i], sweep.Row{
+			CreatedAt: created.Time, CreatedAtNull: !created.Valid || created.InfinityModifier != pgtype.Finite,
+			Status: status.String, StatusNull: !status.Valid,
+			ResourceType: rtype.String, TypeNull: !rtype.Valid,
+			Extra: ext.String, ExtraNull: !ext.Valid,
+			TerminatedAt: termTime.Time,
+		})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger query: %w", err)
 	}
 	for j, tok := range tokens {
-		if i := b.of[j]; i >= 0 && seen[i] {
-			facts[tok] = recs[i]
+		if i := b.of[j]; i >= 0 && len(perValue[i]) > 0 {
+			facts[tok] = perValue[i]
 		}
 	}
 	return facts, nil
-}
-
-// Ping checks that the ledger answers, for readiness and start-up logs.
-func (l *Ledger) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
-	defer cancel()
-	_, err := l.columnType(ctx)
-	return err
 }
 
 // columnType reads the token column's type from the catalog, once.

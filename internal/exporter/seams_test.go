@@ -1,0 +1,299 @@
+package exporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// The fail-safe rules, exercised in process through the NamespaceSource and
+// LedgerSource seams; the same rules are tested against a real API server and
+// PostgreSQL outage in the integration tier.
+
+type fakeCluster struct {
+	mu      sync.Mutex
+	nss     []sweep.Namespace
+	healthy error
+	gets    atomic.Int32
+	// block, when set, holds every Get until it is closed.
+	block chan struct{}
+}
+
+func (f *fakeCluster) Healthy() error { f.mu.Lock(); defer f.mu.Unlock(); return f.healthy }
+func (f *fakeCluster) Synced() bool   { return true }
+func (f *fakeCluster) List() []sweep.Namespace {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sweep.Namespace(nil), f.nss...)
+}
+func (f *fakeCluster) Get(ctx context.Context, name string) (sweep.Namespace, bool, error) {
+	f.gets.Add(1)
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return sweep.Namespace{}, false, ctx.Err()
+		}
+	}
+	for _, n := range f.List() {
+		if n.Name == name {
+			return n, true, nil
+		}
+	}
+	return sweep.Namespace{}, false, nil
+}
+
+type fakeLedger struct {
+	mu      sync.Mutex
+	facts   sweep.Facts
+	err     error
+	lookups atomic.Int32
+}
+
+func (f *fakeLedger) Lookup(_ context.Context, tokens []string) (sweep.Facts, error) {
+	f.lookups.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := sweep.Facts{}
+	for _, t := range tokens {
+		if rows, ok := f.facts[t]; ok {
+			out[t] = rows
+		}
+	}
+	return out, nil
+}
+func (f *fakeLedger) Fresh(context.Context, time.Duration) error { return nil }
+func (f *fakeLedger) set(facts sweep.Facts, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.facts, f.err = facts, err
+}
+
+var seamNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func seamRow(status, typ string) sweep.Row {
+	return sweep.Row{CreatedAt: seamNow.Add(-72 * time.Hour), Status: status, ResourceType: typ, ExtraNull: true}
+}
+
+// seamExporter wires an exporter on fakes, with both flags on and a fleet of
+// one redis orphan, one no-row orphan and one live tenant.
+func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporter, *fakeCluster, *fakeLedger) {
+	t.Helper()
+	o, err := parse(t, append([]string{"--sweep.confirmations=2", "--reclaim.min-evidence-age=0s"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := []string{EnvLedgerDSN, "postgres://u@127.0.0.1/db"}
+	for k, v := range env {
+		kv = append(kv, k, v)
+	}
+	cfg, err := o.Validate(envOf(kv...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := seamNow.Add(-48 * time.Hour)
+	cluster := &fakeCluster{nss: []sweep.Namespace{
+		{Name: "instant-customer-r", UID: "uid-r", CreatedAt: old},
+		{Name: "instant-customer-n", UID: "uid-n", CreatedAt: old},
+		{Name: "instant-customer-l", UID: "uid-l", CreatedAt: old},
+	}}
+	led := &fakeLedger{facts: sweep.Facts{"r": {seamRow("deleted", "redis")}, "l": {seamRow("active", "redis")}}}
+	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler)}).wire(cluster, led, led, func() time.Time { return seamNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cluster, led
+}
+
+var bothOn = map[string]string{EnvEnabled: "true", EnvDestructive: "true"}
+
+func serve(t *testing.T, e *Exporter, path string, into any) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if into != nil {
+		if err := json.Unmarshal(rec.Body.Bytes(), into); err != nil {
+			t.Fatalf("GET %s: %d %q: %v", path, rec.Code, rec.Body.String(), err)
+		}
+	}
+	return rec.Code
+}
+
+func gauge(t *testing.T, e *Exporter, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				ok = ok && found
+			}
+			if ok {
+				if m.Counter != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+func TestFailedSweepServesNothingAndResetsStreaks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		breakIt func(*fakeCluster, *fakeLedger)
+		stage   string
+	}{
+		{"ledger error", func(_ *fakeCluster, l *fakeLedger) { l.set(nil, errors.New("connection refused")) }, StageLedger},
+		{"namespace watch broken", func(c *fakeCluster, _ *fakeLedger) {
+			c.mu.Lock()
+			c.healthy = errors.New("watch failing")
+			c.mu.Unlock()
+		}, StageKubernetes},
+		// an empty ledger would make every tenant an orphan
+		{"implausible", func(_ *fakeCluster, l *fakeLedger) { l.set(sweep.Facts{}, nil) }, StageGuard},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, cluster, led := seamExporter(t, bothOn, "--sweep.max-candidate-fraction=0.7", "--sweep.guard-min-namespaces=3")
+			e.sweeper.SweepOnce(context.Background())
+			e.sweeper.SweepOnce(context.Background())
+			var doc api.Candidates
+			if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || len(doc.Candidates) != 2 || !doc.Candidates[1].Reclaimable {
+				t.Fatalf("before the failure: %d %+v", code, doc)
+			}
+			goodFacts := led.facts
+			tc.breakIt(cluster, led)
+			e.sweeper.SweepOnce(context.Background())
+
+			var body api.Error
+			if code := serve(t, e, "/candidates", &body); code != http.StatusServiceUnavailable || body.Error == "" {
+				t.Fatalf("after the failure: %d %+v", code, body)
+			}
+			if up := gauge(t, e, "instant_orphan_db_sweep_up"); up != 0 {
+				t.Fatalf("up = %v", up)
+			}
+			for _, k := range api.Kinds {
+				if v := gauge(t, e, "instant_orphan_db_sweep_candidates_current", "kind", k); v != 0 {
+					t.Fatalf("candidates_current{%s} = %v after a failed sweep", k, v)
+				}
+			}
+			if v := gauge(t, e, "instant_orphan_db_sweep_errors_total", "stage", tc.stage); v != 1 {
+				t.Fatalf("errors_total{stage=%s} = %v", tc.stage, v)
+			}
+
+			// Recovery: the streak starts again, so nothing is reclaimable until re-earned.
+			cluster.mu.Lock()
+			cluster.healthy = nil
+			cluster.mu.Unlock()
+			led.set(goodFacts, nil)
+			e.sweeper.SweepOnce(context.Background())
+			serve(t, e, "/candidates", &doc)
+			r := doc.Candidates[1]
+			if r.Namespace != "instant-customer-r" || r.ConsecutiveSweeps != 1 || r.Reclaimable || r.NotReclaimableReason != api.NotReclaimableUnconfirmed {
+				t.Fatalf("after recovery: %+v", r)
+			}
+			if v := gauge(t, e, "instant_orphan_db_sweep_candidates_total", "kind", api.KindRedis); v != 1 {
+				t.Fatalf("a candidate was counted again after the outage: %v", v)
+			}
+		})
+	}
+}
+
+func TestFreshCheckDecidesScopeBeforeAnyRequest(t *testing.T) {
+	e, cluster, led := seamExporter(t, bothOn)
+	for path, why := range map[string]string{
+		"/candidates/kube-system":             api.WhyOutOfScope,
+		"/candidates/instant-customer-pool-1": api.WhyExcluded,
+	} {
+		var nc api.NotCandidate
+		if code := serve(t, e, path, &nc); code != http.StatusNotFound || nc.Why != why {
+			t.Errorf("GET %s = %d %+v, want 404 %s", path, code, nc, why)
+		}
+	}
+	if n, m := cluster.gets.Load(), led.lookups.Load(); n != 0 || m != 0 {
+		t.Fatalf("out-of-scope checks made %d API and %d ledger requests", n, m)
+	}
+}
+
+func TestFreshCheckEvidenceChanged(t *testing.T) {
+	e, _, led := seamExporter(t, bothOn)
+	e.sweeper.SweepOnce(context.Background())
+	e.sweeper.SweepOnce(context.Background())
+	var c api.Candidate
+	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || !c.Reclaimable || c.NamespaceUID != "uid-r" || len(c.EvidenceDigest) != 64 {
+		t.Fatalf("confirmed candidate: %d %+v", code, c)
+	}
+	confirmed := c.EvidenceDigest
+	// A row appears between the sweeps and the check.
+	led.set(sweep.Facts{"r": {seamRow("deleted", "redis"), seamRow("expired", "redis")}, "l": {seamRow("active", "redis")}}, nil)
+	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || c.Reclaimable ||
+		c.NotReclaimableReason != api.NotReclaimableEvidenceChanged || c.EvidenceDigest == confirmed {
+		t.Fatalf("changed evidence: %d %+v", code, c)
+	}
+	var nc api.NotCandidate
+	if code := serve(t, e, "/candidates/instant-customer-l", &nc); code != http.StatusNotFound || nc.Why != api.WhyLive {
+		t.Fatalf("live tenant: %d %+v", code, nc)
+	}
+}
+
+func TestFreshChecksAreLimited(t *testing.T) {
+	e, cluster, _ := seamExporter(t, bothOn)
+	e.sweeper.SweepOnce(context.Background())
+	cluster.block = make(chan struct{})
+	var wg sync.WaitGroup
+	for range FreshChecks {
+		wg.Go(func() { serve(t, e, "/candidates/instant-customer-r", nil) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cluster.gets.Load() < FreshChecks && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates/instant-customer-r", nil))
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a fifth concurrent check: %d %q", rec.Code, rec.Header())
+	}
+	close(cluster.block)
+	wg.Wait()
+	if code := serve(t, e, "/candidates/instant-customer-r", nil); code != http.StatusOK {
+		t.Fatalf("after the others finished: %d", code)
+	}
+}
+
+func TestDisabledTouchesNoSource(t *testing.T) {
+	e, cluster, led := seamExporter(t, map[string]string{EnvDestructive: "true"})
+	e.sweeper.SweepOnce(context.Background())
+	var doc api.Candidates
+	if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || doc.Enabled || doc.DestructiveEnabled || len(doc.Candidates) != 0 {
+		t.Fatalf("disabled: %d %+v", code, doc)
+	}
+	serve(t, e, "/candidates/instant-customer-r", nil)
+	if cluster.gets.Load() != 0 || led.lookups.Load() != 0 {
+		t.Fatal("the disabled exporter asked the cluster or the ledger")
+	}
+}

@@ -1,0 +1,190 @@
+package exporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/logsafe"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// FreshLedger is the ledger as a fresh check sees it: its own connections,
+// and a standby must have caught up before its answer counts.
+type FreshLedger interface {
+	LedgerSource
+	Fresh(ctx context.Context, maxLag time.Duration) error
+}
+
+// Server owns the HTTP surface: the JSON documents read from the sweeper's
+// latest snapshot, and the fresh check of one namespace.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	sweeper *Sweeper
+	ns      NamespaceSource
+	fresh   FreshLedger
+	now     func() time.Time
+	redact  *logsafe.Redactor
+	// slots admits FreshChecks fresh checks at once; more get 429.
+	slots chan struct{}
+}
+
+func newServer(cfg Config, log *slog.Logger, sw *Sweeper, ns NamespaceSource, fresh FreshLedger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, log: log, sweeper: sw, ns: ns, fresh: fresh, now: now, redact: cfg.Redactor(),
+		slots: make(chan struct{}, FreshChecks)}
+}
+
+// candidates serves GET /candidates from the latest snapshot.
+func (s *Server) candidates(w http.ResponseWriter, _ *http.Request) {
+	snap := s.sweeper.Latest()
+	switch {
+	case !snap.Enabled:
+		s.writeJSON(w, http.StatusOK, s.document(snap))
+	case !snap.Completed:
+		s.writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "no sweep has completed yet"})
+	case !snap.OK:
+		// A failed sweep says so; it never looks like an empty, clean fleet.
+		s.writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "latest sweep failed: " + snap.Err})
+	default:
+		s.writeJSON(w, http.StatusOK, s.document(snap))
+	}
+}
+
+func (s *Server) document(snap *Snapshot) api.Candidates {
+	p := s.cfg.Policy
+	types := p.ReclaimTypes
+	if types == nil {
+		types = []string{}
+	}
+	cands := snap.Candidates
+	if cands == nil {
+		cands = []api.Candidate{}
+	}
+	return api.Candidates{
+		GeneratedAt:        snap.GeneratedAt.UTC(),
+		Enabled:            snap.Enabled,
+		DestructiveEnabled: snap.Destructive,
+		Sweep: api.Sweep{
+			OK: snap.OK, Error: snap.Err, DurationSeconds: snap.Duration.Seconds(),
+			LedgerQuerySeconds: snap.LedgerDuration.Seconds(), NamespacesInScope: snap.InScope,
+		},
+		Policy: api.Policy{
+			Prefix: p.Prefix, GraceSeconds: p.Grace.Seconds(), Confirmations: p.Confirmations, ReclaimTypes: types,
+		},
+		Candidates: cands,
+	}
+}
+
+// candidate serves GET /candidates/{namespace}: a fresh verdict read from
+// the API server and the ledger now, not from the cache. The plugin asks it
+// right before each deprovision.
+func (s *Server) candidate(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("namespace")
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		s.writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid namespace name: " + errs[0]})
+		return
+	}
+	// The name alone decides scope, before any request: the endpoint must not
+	// tell who may read it which other namespaces exist.
+	if _, why := s.cfg.Policy.ScopeName(name); why != "" {
+		s.writeJSON(w, http.StatusNotFound, api.NotCandidate{Candidate: false, Why: why})
+		return
+	}
+	if !s.cfg.Enabled {
+		off := false
+		s.writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "sweep disabled: " + EnvEnabled + " is not \"true\"", Enabled: &off})
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		s.writeJSON(w, http.StatusTooManyRequests, api.Error{Error: "too many fresh checks at once; retry"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+	defer cancel()
+	c, why, err := s.Check(ctx, name)
+	if err != nil {
+		msg := s.redact.Redact(err.Error())
+		s.log.Warn("check.failed", "namespace", logsafe.Namespace{Name: name, Prefix: s.cfg.Policy.Prefix}, "err", msg)
+		s.writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "fresh check failed: " + msg})
+		return
+	}
+	if why != "" {
+		s.writeJSON(w, http.StatusNotFound, api.NotCandidate{Candidate: false, Why: why})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, c)
+}
+
+// Check gives a fresh verdict on one namespace. It returns the candidate, or
+// why it is not one; an error means no verdict could be reached.
+func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string, error) {
+	now := s.now()
+	ns, found, err := s.ns.Get(ctx, name)
+	if err != nil {
+		return api.Candidate{}, "", err
+	}
+	if !found {
+		return api.Candidate{}, sweep.WhyNotFound, nil
+	}
+	token, why := s.cfg.Policy.Scope(ns)
+	if why != "" {
+		return api.Candidate{}, why, nil
+	}
+	if err := s.fresh.Fresh(ctx, s.cfg.MaxReplicaLag); err != nil {
+		return api.Candidate{}, "", err
+	}
+	facts, err := s.fresh.Lookup(ctx, []string{token})
+	if err != nil {
+		return api.Candidate{}, "", err
+	}
+	// Streaks count only sweeps that succeeded; after a failure they restart.
+	c, why := sweep.Evaluate(ns, facts[token], s.cfg.Policy, s.sweeper.Latest().State, now)
+	if why != "" {
+		return api.Candidate{}, why, nil
+	}
+	return wireCandidate(c), "", nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz is ready when the namespace cache has synced and one sweep has
+// completed (successful or not); with the sweep disabled, at once.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Enabled {
+		if !s.ns.Synced() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("namespace cache not synced\n"))
+			return
+		}
+		if !s.sweeper.Latest().Completed {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("no sweep completed yet\n"))
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Debug("http.write_failed", "err", err)
+	}
+}
