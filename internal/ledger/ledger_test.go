@@ -169,7 +169,7 @@ func TestLookupErrors(t *testing.T) {
 		}
 	})
 	t.Run("hung query hits the deadline", func(t *testing.T) {
-		l, dsn := newLedger(t, testenv.LedgerSchema, func(c *Config) { c.QueryTimeout = 300 * time.Millisecond })
+		l, dsn := newLedger(t, testenv.LedgerSchema, func(c *Config) { c.QueryTimeout = time.Second })
 		seed(t, dsn)
 		if _, err := l.Lookup(ctx, []string{uLive}); err != nil {
 			t.Fatal(err)
