@@ -33,6 +33,7 @@ func main() {
 		os.Exit(2)
 	}
 	log := exporter.NewLogger(logCfg, cfg.Redactor())
+	exporter.RouteKlog(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

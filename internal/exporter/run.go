@@ -223,10 +223,14 @@ func (disabledSource) Fresh(context.Context, time.Duration) error            { r
 
 // NewLogger builds the exporter's only logger: promslog's format and level,
 // with every message and attribute passed through the token redactor.
-// client-go logs through klog; klog is routed here too, so its lines (a
-// failing watch naming a namespace, say) are redacted like the exporter's own.
 func NewLogger(c *promslog.Config, r *logsafe.Redactor) *slog.Logger {
-	log := slog.New(logsafe.NewHandler(promslog.New(c).Handler(), r))
+	return slog.New(logsafe.NewHandler(promslog.New(c).Handler(), r))
+}
+
+// RouteKlog sends client-go's logs (klog, a process-wide logger) through
+// log, so its lines (a failing watch naming a namespace, say) are redacted
+// like the exporter's own. The main package calls it once, before anything
+// logs.
+func RouteKlog(log *slog.Logger) {
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	return log
 }

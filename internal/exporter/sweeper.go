@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +63,9 @@ type Sweeper struct {
 	redact  *logsafe.Redactor
 
 	latest atomic.Pointer[Snapshot]
-	// unknownLogged holds the unknown status values already logged; only
-	// the sweep loop touches it.
+	// sweeping serializes sweeps: each builds on the snapshot before it.
+	sweeping sync.Mutex
+	// unknownLogged holds the unknown status values already logged.
 	unknownLogged map[string]bool
 }
 
@@ -116,6 +118,8 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	if !s.cfg.Enabled {
 		return
 	}
+	s.sweeping.Lock()
+	defer s.sweeping.Unlock()
 	start := s.now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

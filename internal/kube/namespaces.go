@@ -157,6 +157,7 @@ func (n *Namespaces) Get(ctx context.Context, name string) (ns sweep.Namespace, 
 func fromMeta(m *metav1.PartialObjectMetadata) sweep.Namespace {
 	return sweep.Namespace{
 		Name:        m.Name,
+		UID:         string(m.UID),
 		Labels:      m.Labels,
 		CreatedAt:   m.CreationTimestamp.Time,
 		Terminating: m.DeletionTimestamp != nil,
