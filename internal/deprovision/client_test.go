@@ -35,6 +35,7 @@ func request(ns string) api.DeprovisionRequest {
 			Namespace: ns, Reason: api.ReasonTerminal, LastStatus: "deleted",
 			NamespaceCreatedAt: now.Add(-48 * time.Hour), FirstSeenAt: now.Add(-time.Hour),
 			ConsecutiveSweeps: 4, ConfirmedAt: now,
+			NamespaceUID: "5d2c1f7e-0000-4000-8000-" + fmt.Sprintf("%012x", len(ns)), EvidenceDigest: strings.Repeat("ab", 32),
 		},
 	}
 }

@@ -16,22 +16,27 @@ import (
 	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
 )
 
-// jsonFields returns the JSON names of a struct type's fields.
-func jsonFields(t reflect.Type) []string {
-	var out []string
+// jsonFields returns the JSON names of a struct type's fields, and those
+// without omitempty (always sent).
+func jsonFields(t reflect.Type) (all, always []string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			out = append(out, name)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		all = append(all, name)
+		if !strings.Contains(opts, "omitempty") {
+			always = append(always, name)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(all)
+	sort.Strings(always)
+	return all, always
 }
 
 // The wire types and the OpenAPI document name the same fields, and every
-// request field is required (the client never omits one).
+// request field the client always sends is required.
 func TestWireTypesMatchTheOpenAPIDocument(t *testing.T) {
 	req, err := deprovisiontest.LoadSchema("DeprovisionRequest")
 	if err != nil {
@@ -52,21 +57,26 @@ func TestWireTypesMatchTheOpenAPIDocument(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fields := jsonFields(tc.typ)
+		fields, always := jsonFields(tc.typ)
 		if !slices.Equal(props, fields) {
 			t.Errorf("%s: schema properties %v, Go fields %v", tc.typ, props, fields)
 		}
-		if !slices.Equal(required, fields) {
-			t.Errorf("%s: schema requires %v, the client always sends %v", tc.typ, required, fields)
+		if !slices.Equal(required, always) {
+			t.Errorf("%s: schema requires %v, the client always sends %v", tc.typ, required, always)
 		}
 	}
-	resp, err := deprovisiontest.LoadSchema("DeprovisionResponse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	props, _ := resp.Properties()
-	if fields := jsonFields(reflect.TypeFor[api.DeprovisionResponse]()); !slices.Equal(props, fields) {
-		t.Errorf("DeprovisionResponse: schema %v, Go %v", props, fields)
+	for name, typ := range map[string]reflect.Type{
+		"DeprovisionResponse": reflect.TypeFor[api.DeprovisionResponse](),
+		"Capabilities":        reflect.TypeFor[api.Capabilities](),
+	} {
+		s, err := deprovisiontest.LoadSchema(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props, _ := s.Properties()
+		if fields, _ := jsonFields(typ); !slices.Equal(props, fields) {
+			t.Errorf("%s: schema %v, Go %v", name, props, fields)
+		}
 	}
 }
 
