@@ -6,8 +6,6 @@ package deprovision
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/transport"
 )
 
 // Errors a Deprovision call can match with errors.Is.
@@ -107,22 +106,12 @@ type Client struct {
 // ParseURL checks a deprovision base URL: http or https, a host, and no user
 // information, query or fragment (a secret must never travel in a URL).
 func ParseURL(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("deprovision URL is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("deprovision URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("deprovision URL %q: scheme must be http or https", u.Redacted())
-	case u.Host == "":
-		return nil, fmt.Errorf("deprovision URL %q has no host", u.Redacted())
-	case u.User != nil:
+	u, err := transport.ParseURL(raw)
+	if errors.Is(err, transport.ErrUserInfo) {
 		return nil, errors.New("deprovision URL must not carry user information; give the secret with --deprovision-token-file or ORPHANS_DEPROVISION_TOKEN")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("deprovision URL %q must not have a query or fragment", u.Redacted())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deprovision URL %w", err)
 	}
 	return u, nil
 }
@@ -144,17 +133,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("deprovision CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("deprovision CA file %s holds no PEM certificate", cfg.CAFile)
-			}
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t, err := transport.HTTPTransport(transport.TLSFiles{CAFile: cfg.CAFile})
+		if err != nil {
+			return nil, fmt.Errorf("deprovision TLS: %w", err)
 		}
 		rt = t
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 )
 
 const (
@@ -189,7 +190,7 @@ func TestListDisabledFailedAndEmpty(t *testing.T) {
 	failed := fakeExporter(t, 503, api.Error{Error: "ledger: connection refused"})
 	for _, format := range []string{"", "json", "name"} {
 		out, _, err := run(t, "list", "--exporter-url", failed.URL, "-o", format)
-		if !errors.Is(err, ErrSweepFailed) || out != "" || !strings.Contains(err.Error(), "ledger: connection refused") {
+		if !errors.Is(err, exporterclient.ErrSweepFailed) || out != "" || !strings.Contains(err.Error(), "ledger: connection refused") {
 			t.Fatalf("failed -o %q: err %v out %q", format, err, out)
 		}
 	}

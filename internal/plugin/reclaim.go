@@ -16,9 +16,11 @@ import (
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
 )
@@ -76,6 +78,13 @@ type ReclaimOptions struct {
 	isTerminal   func() bool
 	newRequestID func() string
 	now          func() time.Time
+
+	// Built once by Complete.
+	exporter    *exporterclient.Client
+	kube        kubernetes.Interface
+	deprovision *deprovision.Client
+	// endpoint is where requests go (or, with --dry-run=client, would go).
+	endpoint string
 }
 
 // Outcome is what happened to one target.
@@ -158,7 +167,9 @@ attempted.`,
 	return cmd
 }
 
-// Complete reads the environment and the secret file.
+// Complete reads the environment and the secret file and builds the
+// clients: the exporter's, the API server's and, unless nothing is to be
+// sent, the deprovision API's. It contacts nothing.
 func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	o.namespaces = nil
 	o.Reason = strings.TrimSpace(o.Reason)
@@ -196,6 +207,31 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
+
+	exp, err := o.exporterClient()
+	if err != nil {
+		return err
+	}
+	o.exporter = exp
+	if o.kube, err = o.clientset(); err != nil {
+		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
+	}
+	if o.DeprovisionURL != "" {
+		u, err := deprovision.ParseURL(o.DeprovisionURL)
+		if err != nil {
+			return fmt.Errorf("--deprovision-url: %w", err)
+		}
+		o.endpoint = strings.TrimSuffix(u.String(), "/") + api.DeprovisionPath
+		if o.DryRun != DryRunClient && o.secret != "" {
+			o.deprovision, err = deprovision.New(deprovision.Config{
+				URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
+				CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
+			})
+			if err != nil {
+				return fmt.Errorf("refusing to reclaim: %w", err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -231,13 +267,8 @@ func (o *ReclaimOptions) Validate() error {
 	if o.DeprovisionTimeout <= 0 {
 		return fmt.Errorf("--deprovision-timeout must be positive, got %s", o.DeprovisionTimeout)
 	}
-	if o.DryRun != DryRunClient || o.DeprovisionURL != "" {
-		if o.DeprovisionURL == "" {
-			return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)
-		}
-		if _, err := deprovision.ParseURL(o.DeprovisionURL); err != nil {
-			return fmt.Errorf("--deprovision-url: %w", err)
-		}
+	if o.DryRun != DryRunClient && o.DeprovisionURL == "" {
+		return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)
 	}
 	if o.DryRun != DryRunClient && o.secret == "" {
 		return fmt.Errorf("refusing to reclaim: no deprovision secret (--deprovision-token-file or $%s)", EnvDeprovisionToken)
@@ -245,16 +276,12 @@ func (o *ReclaimOptions) Validate() error {
 	if o.DryRun == DryRunNone && !o.Yes && !o.isTerminal() {
 		return errors.New("refusing to reclaim without confirmation: stdin is not a terminal; pass --yes to confirm non-interactively")
 	}
-	return o.Exporter.Validate()
+	return nil
 }
 
 // Run reclaims the targets one by one.
 func (o *ReclaimOptions) Run(ctx context.Context) error {
-	exp, err := o.exporter()
-	if err != nil {
-		return err
-	}
-	doc, err := exp.Candidates(ctx)
+	doc, err := o.exporter.Candidates(ctx)
 	if err != nil {
 		return fmt.Errorf("refusing to reclaim: %w", err)
 	}
@@ -275,40 +302,19 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
 	}
 
-	cs, err := o.clientset()
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
-	}
-	who, err := kube.WhoAmI(ctx, cs)
+	who, err := kube.WhoAmI(ctx, o.kube)
 	if err != nil {
 		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
 	}
 
-	var dc *deprovision.Client
-	endpoint := ""
-	if o.DeprovisionURL != "" {
-		dc, err = deprovision.New(deprovision.Config{
-			URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
-			CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
-		})
-		if err != nil && o.DryRun != DryRunClient {
-			return fmt.Errorf("refusing to reclaim: %w", err)
-		}
-		if dc != nil {
-			endpoint = dc.Endpoint()
-		} else {
-			endpoint = strings.TrimSuffix(o.DeprovisionURL, "/") + api.DeprovisionPath
-		}
-	}
-
-	o.showPlan(targets, m, who.Username, endpoint)
+	o.showPlan(targets, m, who.Username)
 	if o.DryRun == DryRunNone && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
 		}
 	}
 
-	report := ReclaimReport{Actor: who.Username, Endpoint: endpoint, Reason: o.Reason, DryRun: o.DryRun}
+	report := ReclaimReport{Actor: who.Username, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
 	stopped := ""
 	for _, tg := range targets {
 		if stopped == "" && ctx.Err() != nil {
@@ -318,7 +324,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			report.Outcomes = append(report.Outcomes, Outcome{Namespace: tg.namespace, Result: OutcomeNotAttempted, Detail: "run stopped: " + stopped})
 			continue
 		}
-		out, stop := o.reclaimOne(ctx, exp, dc, tg.namespace, who.Username, m)
+		out, stop := o.reclaimOne(ctx, tg.namespace, who.Username, m)
 		report.Outcomes = append(report.Outcomes, out)
 		if stop != "" {
 			stopped = stop
@@ -359,11 +365,12 @@ func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
 	return out
 }
 
-func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor, endpoint string) {
+func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
 	w := o.ErrOut
 	fmt.Fprintf(w, "Targets (%d), in order; each is checked afresh right before its request:\n", len(targets))
 	p := printers.NewTablePrinter(printers.PrintOptions{})
 	_ = p.PrintObj(targetsTable(targets, m, o.now()), w)
+	endpoint := o.endpoint
 	if endpoint == "" {
 		endpoint = "<not configured>"
 	}
@@ -406,9 +413,9 @@ func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
 
 // reclaimOne does fresh check -> request -> outcome for one namespace. A
 // non-empty stop ends the run after it.
-func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *deprovision.Client, ns, actor string, m *masker) (Outcome, string) {
+func (o *ReclaimOptions) reclaimOne(ctx context.Context, ns, actor string, m *masker) (Outcome, string) {
 	out := Outcome{Namespace: ns}
-	v, err := exp.Check(ctx, ns)
+	v, err := o.exporter.Check(ctx, ns)
 	if err != nil {
 		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
 		return out, stopIfCancelled(ctx)
@@ -449,7 +456,7 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *depr
 		out.Result, out.Detail = OutcomeWouldReclaim, "dry run: nothing sent"
 		return out, ""
 	}
-	res, err := dc.Deprovision(ctx, req)
+	res, err := o.deprovision.Deprovision(ctx, req)
 	out.Attempts, out.AuditID = res.Attempts, res.AuditID
 	switch {
 	case err == nil && o.DryRun == DryRunServer:

@@ -33,9 +33,10 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := "instant-customer-" + tokB
+	kc := "--kubeconfig=" + newFakeCluster(t, false).kubeconfig
 	base := func(exporterURL string) []string {
 		return []string{"reclaim", ns, "--exporter-url", exporterURL, "--deprovision-url", dp.URL,
-			"--deprovision-token-file", tokenFile, "--reason", "OPS-1", "--yes"}
+			"--deprovision-token-file", tokenFile, "--reason", "OPS-1", "--yes", kc}
 	}
 	t.Setenv(EnvDeprovisionURL, "")
 	t.Setenv(EnvDeprovisionToken, "")
@@ -44,21 +45,21 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no reason", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--yes"}, "--reason is required"},
+		{"no reason", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--yes", kc}, "--reason is required"},
 		{"blank reason", append(base(exp.URL), "--reason", "   "), "--reason is required"},
-		{"no target", []string{"reclaim", "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes"}, "or --all"},
+		{"no target", []string{"reclaim", "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes", kc}, "or --all"},
 		{"targets and --all", append(base(exp.URL), "--all"), "not both"},
 		{"bad namespace", append(base(exp.URL), "Bad_Name"), "is not a namespace name"},
 		{"bad dry-run", append(base(exp.URL), "--dry-run", "maybe"), `--dry-run "maybe"`},
 		{"bad output", append(base(exp.URL), "-o", "wide"), "unsupported output format"},
 		{"max zero", append(base(exp.URL), "--max", "0"), "--max must be at least 1"},
 		{"over max", append(base(exp.URL), "instant-customer-"+tokA, "--max", "1"), "refusing to reclaim 2 namespaces in one run: --max is 1"},
-		{"no endpoint", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes"}, "no deprovision endpoint is configured"},
+		{"no endpoint", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes", kc}, "no deprovision endpoint is configured"},
 		{"bad endpoint", append(base(exp.URL), "--deprovision-url", "platform.internal"), "--deprovision-url"},
 		{"secret in the URL", append(base(exp.URL), "--deprovision-url", "https://op:"+testSecret+"@platform.internal"), "must not carry user information"},
-		{"no secret", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--reason", "x", "--yes"}, "no deprovision secret"},
+		{"no secret", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--reason", "x", "--yes", kc}, "no deprovision secret"},
 		{"missing secret file", append(base(exp.URL), "--deprovision-token-file", filepath.Join(dir, "nope")), "read deprovision secret"},
-		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x"}, "stdin is not a terminal; pass --yes"},
+		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", kc}, "stdin is not a terminal; pass --yes"},
 		{"destructive off", base(expOff.URL), "destructive reclaim disabled"},
 		{"sweep disabled", base(expDisabled.URL), "sweep disabled"},
 		{"sweep failed", base(failed.URL), "list namespaces: timeout"},
