@@ -165,6 +165,10 @@ func TestStandInEnforcesTheContract(t *testing.T) {
 		"bad date":                   {func(m map[string]any) { m["evidence"].(map[string]any)["confirmed_at"] = "yesterday" }, "", 400},
 		"key differs from id":        {func(m map[string]any) {}, "0b6f1c3e-1111-4a4a-8a8a-0000000000ff", 400},
 		"request id not uuid":        {func(m map[string]any) { m["request_id"] = "abc" }, "abc", 400},
+		"key not derived":            {func(m map[string]any) { m["request_id"] = "0b6f1c3e-1111-4a4a-8a8a-0000000000ff" }, "0b6f1c3e-1111-4a4a-8a8a-0000000000ff", 400},
+		"no namespace uid":           {func(m map[string]any) { delete(m["evidence"].(map[string]any), "namespace_uid") }, "", 400},
+		"digest not hex":             {func(m map[string]any) { m["evidence"].(map[string]any)["evidence_digest"] = strings.Repeat("Z", 64) }, "", 400},
+		"reason no_row":              {func(m map[string]any) { m["evidence"].(map[string]any)["reason"] = "no_row" }, "", 400},
 		"no key":                     {func(m map[string]any) {}, "-", 400},
 	} {
 		r := request(valid.ProviderResourceID)
@@ -186,14 +190,18 @@ func TestStandInEnforcesTheContract(t *testing.T) {
 	if code := post(encode(r), r.RequestID, "Bearer wrong"); code != 401 {
 		t.Errorf("wrong secret answered %d", code)
 	}
-	// The same key with a different body is refused; with the same body it
-	// replays the first answer.
+	// The same key asking for another action is refused; with the same
+	// action it replays the first answer, even when the audit fields differ
+	// (a later run, another operator).
 	changed := encode(valid)
-	changed["reason"] = "another reason"
+	changed["token"] = "another-token"
 	if code := post(changed, valid.RequestID, "Bearer "+secret); code != 422 {
-		t.Errorf("key reuse with a new body answered %d", code)
+		t.Errorf("key reuse for another action answered %d", code)
 	}
-	if code := post(encode(valid), valid.RequestID, "Bearer "+secret); code != 200 {
+	later := encode(valid)
+	later["reason"] = "another reason"
+	later["actor"] = "bob"
+	if code := post(later, valid.RequestID, "Bearer "+secret); code != 200 {
 		t.Errorf("replay answered %d", code)
 	}
 	got := s.Requests()

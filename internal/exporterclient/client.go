@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,11 +60,17 @@ type Client struct {
 	via      string
 	// proxied is true when the API server stands between us and the exporter.
 	proxied bool
+	// hop is the first server we talk to (the exporter, or the API server
+	// in front of it) and insecure whether its certificate goes unchecked.
+	hop      *url.URL
+	insecure bool
+	// maxWait caps the pause a 429's Retry-After asks for.
+	maxWait time.Duration
 }
 
 // New returns a client for cfg. It makes no request.
 func New(cfg Config) (*Client, error) {
-	c := &Client{timeout: cfg.Timeout}
+	c := &Client{timeout: cfg.Timeout, maxWait: 30 * time.Second}
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second
 	}
@@ -78,6 +86,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("API server URL: %w", err)
 		}
 		c.http, c.proxied = hc, true
+		c.hop, c.insecure = server, rc.Insecure
 		c.base = strings.TrimSuffix(server.String(), "/") + "/api/v1/namespaces/" + p.Namespace + "/services/" + p.Service + "/proxy"
 		c.via = fmt.Sprintf("service %s/%s through the API server's service proxy", p.Namespace, p.Service)
 		return c, nil
@@ -94,7 +103,26 @@ func New(cfg Config) (*Client, error) {
 	c.base = strings.TrimSuffix(u.String(), "/")
 	c.via = u.Redacted()
 	c.user, c.password = cfg.Username, cfg.Password
+	c.hop, c.insecure = u, cfg.TLS.InsecureSkipVerify
 	return c, nil
+}
+
+// CheckFirstHop says why the first hop (the exporter, or the API server in
+// front of it) could be impersonated: plain http to a host that is not
+// loopback, or TLS without certificate verification. nil means it cannot.
+// A reclaim must not rest on verdicts that anybody on the path could write.
+func (c *Client) CheckFirstHop() error {
+	what := "the exporter at " + c.hop.Redacted()
+	if c.proxied {
+		what = "the API server at " + c.hop.Redacted() + " (the kubeconfig's cluster)"
+	}
+	if c.insecure {
+		return fmt.Errorf("%s is reached without verifying its certificate (insecure-skip-tls-verify)", what)
+	}
+	if err := transport.RequireTLS(c.hop); err != nil {
+		return fmt.Errorf("%s is reached over plain http and is not loopback", what)
+	}
+	return nil
 }
 
 // Via says, for messages, how the exporter is reached.
@@ -168,11 +196,17 @@ type reply struct {
 }
 
 func (c *Client) get(ctx context.Context, path string) (int, []byte, error) {
+	code, body, _, err := c.getWait(ctx, path)
+	return code, body, err
+}
+
+// getWait is get that also returns the pause a 429 asks for.
+func (c *Client) getWait(ctx context.Context, path string) (int, []byte, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("exporter request: %w", err)
+		return 0, nil, 0, fmt.Errorf("exporter request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.user != "" {
@@ -180,14 +214,14 @@ func (c *Client) get(ctx context.Context, path string) (int, []byte, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("reach the exporter (%s): %w", c.via, err)
+		return 0, nil, 0, fmt.Errorf("reach the exporter (%s): %w", c.via, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("read the exporter's answer (%s): %w", c.via, err)
+		return resp.StatusCode, nil, 0, fmt.Errorf("read the exporter's answer (%s): %w", c.via, err)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, body, retryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }
 
 func (c *Client) errorFor(code int, body []byte) *Error {
@@ -245,23 +279,36 @@ type Verdict struct {
 }
 
 // Check asks the exporter for a fresh verdict on namespace (it reads the
-// API server and the ledger now, not its cache).
+// API server and the ledger now, not its cache). A 429 (the exporter limits
+// concurrent fresh checks) is retried after its Retry-After, up to 3 times.
+// The verdict is what the exporter claims; judging it is the caller's job.
 func (c *Client) Check(ctx context.Context, namespace string) (Verdict, error) {
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 		return Verdict{}, fmt.Errorf("%q is not a namespace name: %s", namespace, strings.Join(errs, "; "))
 	}
-	code, body, err := c.get(ctx, "/candidates/"+namespace)
-	if err != nil {
-		return Verdict{}, err
+	var code int
+	var body []byte
+	for retry := 0; ; retry++ {
+		var wait time.Duration
+		var err error
+		code, body, wait, err = c.getWait(ctx, "/candidates/"+namespace)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if code != http.StatusTooManyRequests || retry == maxBusyRetries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return Verdict{}, fmt.Errorf("fresh check: %w", ctx.Err())
+		case <-time.After(min(wait, c.maxWait)):
+		}
 	}
 	switch code {
 	case http.StatusOK:
 		var cand api.Candidate
 		if err := json.Unmarshal(body, &cand); err != nil {
 			return Verdict{}, fmt.Errorf("decode fresh verdict from %s: %w", c.via, err)
-		}
-		if cand.Namespace != namespace {
-			return Verdict{}, fmt.Errorf("the exporter answered the fresh check with another namespace (%d characters long)", len(cand.Namespace))
 		}
 		return Verdict{Candidate: &cand}, nil
 	case http.StatusNotFound:
@@ -271,4 +318,19 @@ func (c *Client) Check(ctx context.Context, namespace string) (Verdict, error) {
 		}
 	}
 	return Verdict{}, c.errorFor(code, body)
+}
+
+// maxBusyRetries is how often a fresh check answered 429 is asked again.
+const maxBusyRetries = 3
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date. Without
+// a usable one the pause is a second.
+func retryAfter(h string, now time.Time) time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return time.Second
 }
