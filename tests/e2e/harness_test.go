@@ -125,6 +125,10 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 		"--namespace.selector=" + testLabel + "=" + s.label,
 		"--log.level=debug",
 	}
+	if o.destructive {
+		// Evidence must otherwise be a day old before it is reclaimable.
+		args = append(args, "--reclaim.min-evidence-age=0s")
+	}
 	scheme := "http"
 	if o.webConfig != "" {
 		args = append(args, "--web.config.file="+o.webConfig)
