@@ -6,21 +6,22 @@ package deprovision
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/transport"
 )
 
 // Errors a Deprovision call can match with errors.Is.
@@ -35,7 +36,29 @@ var (
 	ErrNotDeprovisioned = errors.New("platform did not deprovision")
 	// ErrInvalidRequest: the request breaks the contract and was not sent.
 	ErrInvalidRequest = errors.New("invalid deprovision request")
+	// ErrUncertain: nobody can tell from the answer whether the platform
+	// acted: no answer after the request went out (a timeout, also on the
+	// retry), a 2xx other than 200, a 200 body that does not decode, or a
+	// real request answered as a dry run. Callers stop the run: a person has
+	// to look at the platform's audit log.
+	ErrUncertain = errors.New("outcome uncertain")
+	// ErrDryRunIgnored: a dry run was answered without "dry_run": true, so
+	// the platform may have acted for real. Callers stop the run.
+	ErrDryRunIgnored = errors.New("the platform did not confirm the dry run")
 )
+
+// RequestID is the Idempotency-Key and request_id of a request about the
+// given evidence: UUIDv5 in the URL namespace of
+// "urn:orphans:<namespace_uid>:<evidence_digest>:<run|dry-run>". The same
+// evidence always gets the same key, across retries, runs and operators, so
+// the platform acts at most once on it; a dry run has a key of its own.
+func RequestID(namespaceUID, evidenceDigest string, dryRun bool) string {
+	mode := "run"
+	if dryRun {
+		mode = "dry-run"
+	}
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:orphans:"+namespaceUID+":"+evidenceDigest+":"+mode)).String()
+}
 
 // Secret is the bearer secret of the deprovision API. It formats as
 // "[redacted]" so that it cannot reach output through fmt or a logger.
@@ -96,6 +119,7 @@ type Config struct {
 
 // Client calls the deprovision API.
 type Client struct {
+	base       string
 	endpoint   string
 	secret     Secret
 	timeout    time.Duration
@@ -104,25 +128,19 @@ type Client struct {
 	http       *http.Client
 }
 
-// ParseURL checks a deprovision base URL: http or https, a host, and no user
-// information, query or fragment (a secret must never travel in a URL).
+// ParseURL checks a deprovision base URL: https (http only to a loopback
+// host), a host, and no user information, query or fragment (a secret must
+// never travel in a URL, nor in clear over a network).
 func ParseURL(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("deprovision URL is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("deprovision URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("deprovision URL %q: scheme must be http or https", u.Redacted())
-	case u.Host == "":
-		return nil, fmt.Errorf("deprovision URL %q has no host", u.Redacted())
-	case u.User != nil:
+	u, err := transport.ParseURL(raw)
+	if errors.Is(err, transport.ErrUserInfo) {
 		return nil, errors.New("deprovision URL must not carry user information; give the secret with --deprovision-token-file or ORPHANS_DEPROVISION_TOKEN")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("deprovision URL %q must not have a query or fragment", u.Redacted())
+	}
+	if err == nil {
+		err = transport.RequireTLS(u)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deprovision URL %w", err)
 	}
 	return u, nil
 }
@@ -144,22 +162,16 @@ func New(cfg Config) (*Client, error) {
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("deprovision CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("deprovision CA file %s holds no PEM certificate", cfg.CAFile)
-			}
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t, err := transport.HTTPTransport(transport.TLSFiles{CAFile: cfg.CAFile})
+		if err != nil {
+			return nil, fmt.Errorf("deprovision TLS: %w", err)
 		}
 		rt = t
 	}
+	base := strings.TrimSuffix(u.String(), "/")
 	return &Client{
-		endpoint:   strings.TrimSuffix(u.String(), "/") + api.DeprovisionPath,
+		base:       base,
+		endpoint:   base + api.DeprovisionPath,
 		secret:     cfg.Secret,
 		timeout:    cfg.Timeout,
 		retryDelay: cfg.RetryDelay,
@@ -215,8 +227,11 @@ func (e *StatusError) Unwrap() error {
 // cannot say, plus the fields without which the audit record is useless.
 func Validate(req api.DeprovisionRequest) error {
 	var problems []string
-	if _, err := uuid.Parse(req.RequestID); err != nil {
-		problems = append(problems, "request_id is not a uuid")
+	if req.RequestID != RequestID(req.Evidence.NamespaceUID, req.Evidence.EvidenceDigest, req.DryRun) {
+		problems = append(problems, "request_id is not the key of evidence.namespace_uid, evidence.evidence_digest and dry_run")
+	}
+	if req.Evidence.Reason != api.ReasonTerminal {
+		problems = append(problems, "evidence.reason is not terminal")
 	}
 	if req.ProviderResourceID == "" {
 		problems = append(problems, "provider_resource_id is empty")
@@ -225,7 +240,8 @@ func Validate(req api.DeprovisionRequest) error {
 	}
 	for _, f := range []struct{ name, v string }{
 		{"token", req.Token}, {"resource_type", req.ResourceType}, {"actor", req.Actor},
-		{"reason", req.Reason}, {"evidence.reason", req.Evidence.Reason},
+		{"reason", req.Reason}, {"evidence.namespace_uid", req.Evidence.NamespaceUID},
+		{"evidence.evidence_digest", req.Evidence.EvidenceDigest},
 	} {
 		if strings.TrimSpace(f.v) == "" {
 			problems = append(problems, f.name+" is empty")
@@ -240,7 +256,8 @@ func Validate(req api.DeprovisionRequest) error {
 // Deprovision posts req. It retries once, with the same Idempotency-Key and
 // body, after a 5xx or a transport error (a timeout included); nothing else
 // is retried. The error is nil only when the platform answered 200 with
-// deprovisioned=true.
+// deprovisioned=true and echoed the request's dry_run. Errors match
+// ErrUncertain when the platform may have acted without saying so.
 func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (Result, error) {
 	if err := Validate(req); err != nil {
 		return Result{}, err
@@ -250,17 +267,27 @@ func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (R
 		return Result{}, fmt.Errorf("encode deprovision request: %w", err)
 	}
 	var res Result
-	for attempt := 1; attempt <= 2; attempt++ {
-		var retryable bool
-		res, retryable, err = c.attempt(ctx, req.RequestID, body, attempt)
-		if err == nil || !retryable || attempt == 2 {
+	// sent: some attempt's request went out (written, or answered), so
+	// silence afterwards does not mean nothing happened.
+	sent := false
+	for attempt := 1; ; attempt++ {
+		var a attemptResult
+		a, err = c.attempt(ctx, req, body)
+		res, sent = a.res, sent || a.sent
+		res.Attempts = attempt
+		if err == nil || !a.retryable || attempt == 2 {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("deprovision: %w (before retry of: %v)", ctx.Err(), err)
+			err = fmt.Errorf("deprovision: %w (before retry of: %v)", ctx.Err(), err)
 		case <-time.After(c.retryDelay):
+			continue
 		}
+		break
+	}
+	if err != nil && res.StatusCode == 0 && sent && !errors.Is(err, ErrUncertain) {
+		err = fmt.Errorf("%w: no answer after the request went out: %w", ErrUncertain, err)
 	}
 	if err != nil && res.Attempts == 2 {
 		err = fmt.Errorf("after retry with the same Idempotency-Key: %w", err)
@@ -268,50 +295,113 @@ func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (R
 	return res, err
 }
 
-func (c *Client) attempt(ctx context.Context, key string, body []byte, n int) (Result, bool, error) {
-	res := Result{Attempts: n}
+type attemptResult struct {
+	res Result
+	// retryable: a 5xx or no answer, and not cancelled.
+	retryable bool
+	// sent: the request was written to the connection.
+	sent bool
+}
+
+func (c *Client) attempt(ctx context.Context, req api.DeprovisionRequest, body []byte) (attemptResult, error) {
+	var a attemptResult
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	var wrote atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
 	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return res, false, fmt.Errorf("build deprovision request: %w", err)
+		return a, fmt.Errorf("build deprovision request: %w", err)
 	}
+	c.setHeaders(hreq)
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set(api.HeaderAuthorization, "Bearer "+string(c.secret))
-	hreq.Header.Set(api.HeaderIdempotencyKey, key)
-	if c.userAgent != "" {
-		hreq.Header.Set("User-Agent", c.userAgent)
-	}
+	hreq.Header.Set(api.HeaderIdempotencyKey, req.RequestID)
 	resp, err := c.http.Do(hreq)
+	a.sent = wrote.Load()
 	if err != nil {
 		if ctx.Err() != nil {
 			// The caller cancelled (Ctrl-C): no retry.
-			return res, false, fmt.Errorf("deprovision: %w", ctx.Err())
+			return a, fmt.Errorf("deprovision: %w", ctx.Err())
 		}
-		return res, true, fmt.Errorf("deprovision request: %s", c.redact(err.Error()))
+		a.retryable = true
+		return a, fmt.Errorf("deprovision request: %s", c.redact(err.Error()))
 	}
 	defer resp.Body.Close()
-	res.StatusCode = resp.StatusCode
+	a.sent = true
+	a.res.StatusCode = resp.StatusCode
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return res, true, fmt.Errorf("read deprovision response (status %d): %s", resp.StatusCode, c.redact(err.Error()))
+		// The status arrived but the body did not: an answer, but not one
+		// anybody can read.
+		return a, fmt.Errorf("%w: read deprovision response (status %d): %s", ErrUncertain, resp.StatusCode, c.redact(err.Error()))
 	}
-	if resp.StatusCode != http.StatusOK {
-		return res, resp.StatusCode >= 500, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
+	switch {
+	case resp.StatusCode >= 500:
+		a.retryable = true
+		return a, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
+	case resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusOK:
+		return a, fmt.Errorf("%w: the deprovision API answered %d, which says neither done nor refused", ErrUncertain, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return a, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
 	}
-	if err := json.Unmarshal(raw, &res.DeprovisionResponse); err != nil {
-		return res, false, fmt.Errorf("decode deprovision response: %w", err)
+	if err := json.Unmarshal(raw, &a.res.DeprovisionResponse); err != nil {
+		return a, fmt.Errorf("%w: the deprovision API answered 200 with a body that does not decode: %v", ErrUncertain, err)
 	}
-	res.Message = c.redact(res.Message)
-	if !res.Deprovisioned {
-		msg := res.Message
+	r := &a.res
+	r.Message = c.redact(r.Message)
+	switch {
+	case req.DryRun && !r.DryRun:
+		return a, fmt.Errorf("%w (audit id %q): the answer to a dry run does not say \"dry_run\": true, so the platform may have acted for real", ErrDryRunIgnored, r.AuditID)
+	case !req.DryRun && r.DryRun:
+		return a, fmt.Errorf("%w (audit id %q): the platform answered a real request as a dry run", ErrUncertain, r.AuditID)
+	case !r.Deprovisioned:
+		msg := r.Message
 		if msg == "" {
 			msg = "no reason given"
 		}
-		return res, false, fmt.Errorf("%w (audit id %q): %s", ErrNotDeprovisioned, res.AuditID, msg)
+		return a, fmt.Errorf("%w (audit id %q): %s", ErrNotDeprovisioned, r.AuditID, msg)
 	}
-	return res, false, nil
+	return a, nil
+}
+
+// Capabilities asks the platform what it supports (GET /v1/capabilities).
+// It is asked before a server dry run, which is sent only to a platform
+// that says it honours dry_run.
+func (c *Client) Capabilities(ctx context.Context) (api.Capabilities, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.CapabilitiesPath, nil)
+	if err != nil {
+		return api.Capabilities{}, fmt.Errorf("build capabilities request: %w", err)
+	}
+	c.setHeaders(hreq)
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return api.Capabilities{}, fmt.Errorf("capabilities request: %s", c.redact(err.Error()))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return api.Capabilities{}, fmt.Errorf("read capabilities: %s", c.redact(err.Error()))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return api.Capabilities{}, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
+	}
+	var caps api.Capabilities
+	if err := json.Unmarshal(raw, &caps); err != nil {
+		return api.Capabilities{}, fmt.Errorf("decode capabilities: %w", err)
+	}
+	return caps, nil
+}
+
+func (c *Client) setHeaders(r *http.Request) {
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set(api.HeaderAuthorization, "Bearer "+string(c.secret))
+	if c.userAgent != "" {
+		r.Header.Set("User-Agent", c.userAgent)
+	}
 }
 
 // errorText extracts the error text of a non-200 answer.

@@ -2,8 +2,10 @@ package deprovision_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,8 +26,10 @@ const secret = "s3cr3t-Bearer-value-9f8e7d"
 
 func request(ns string) api.DeprovisionRequest {
 	now := time.Now().UTC().Truncate(time.Second)
+	uid := uuid.NewSHA1(uuid.NameSpaceOID, []byte(ns)).String()
+	digest := fmt.Sprintf("%x", sha256.Sum256([]byte(ns)))
 	return api.DeprovisionRequest{
-		RequestID:          uuid.NewString(),
+		RequestID:          deprovision.RequestID(uid, digest, false),
 		Token:              strings.TrimPrefix(ns, "instant-customer-"),
 		ResourceType:       "redis",
 		ProviderResourceID: ns,
@@ -34,9 +38,16 @@ func request(ns string) api.DeprovisionRequest {
 		Evidence: api.Evidence{
 			Namespace: ns, Reason: api.ReasonTerminal, LastStatus: "deleted",
 			NamespaceCreatedAt: now.Add(-48 * time.Hour), FirstSeenAt: now.Add(-time.Hour),
-			ConsecutiveSweeps: 4, ConfirmedAt: now,
+			ConsecutiveSweeps: 4, ConfirmedAt: now, NamespaceUID: uid, EvidenceDigest: digest,
 		},
 	}
+}
+
+// dryRun turns req into a dry run, with the dry run's own key.
+func dryRun(req api.DeprovisionRequest) api.DeprovisionRequest {
+	req.DryRun = true
+	req.RequestID = deprovision.RequestID(req.Evidence.NamespaceUID, req.Evidence.EvidenceDigest, true)
+	return req
 }
 
 func client(t *testing.T, url string, mod ...func(*deprovision.Config)) *deprovision.Client {
@@ -88,21 +99,31 @@ func TestDeprovisionReclaimed(t *testing.T) {
 func TestDeprovisionStatusClasses(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
+		dryRun   bool
 		script   []deprovisiontest.Response
 		want     error
 		ok       bool
 		attempts int
 	}{
-		{"conflict is refused", []deprovisiontest.Response{{Status: 409, Body: api.Error{Error: "token is live"}}}, deprovision.ErrRefused, false, 1},
-		{"401 is unauthorized", []deprovisiontest.Response{{Status: 401}}, deprovision.ErrUnauthorized, false, 1},
-		{"403 is unauthorized", []deprovisiontest.Response{{Status: 403}}, deprovision.ErrUnauthorized, false, 1},
-		{"200 false is not deprovisioned", []deprovisiontest.Response{{Body: api.DeprovisionResponse{AuditID: "a-1", Message: "backend busy"}}}, deprovision.ErrNotDeprovisioned, false, 1},
-		{"5xx then 200 succeeds on the retry", []deprovisiontest.Response{{Status: 503}, {}}, nil, true, 2},
-		{"5xx twice fails after one retry", []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"conflict is refused", false, []deprovisiontest.Response{{Status: 409, Body: api.Error{Error: "token is live"}}}, deprovision.ErrRefused, false, 1},
+		{"401 is unauthorized", false, []deprovisiontest.Response{{Status: 401}}, deprovision.ErrUnauthorized, false, 1},
+		{"403 is unauthorized", false, []deprovisiontest.Response{{Status: 403}}, deprovision.ErrUnauthorized, false, 1},
+		{"200 false is not deprovisioned", false, []deprovisiontest.Response{{Body: api.DeprovisionResponse{AuditID: "a-1", Message: "backend busy"}}}, deprovision.ErrNotDeprovisioned, false, 1},
+		{"5xx then 200 succeeds on the retry", false, []deprovisiontest.Response{{Status: 503}, {}}, nil, true, 2},
+		{"5xx twice fails after one retry", false, []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"202 is uncertain, not retried", false, []deprovisiontest.Response{{Status: 202}}, deprovision.ErrUncertain, false, 1},
+		{"204 is uncertain", false, []deprovisiontest.Response{{Status: 204}}, deprovision.ErrUncertain, false, 1},
+		{"a 200 that does not decode is uncertain", false, []deprovisiontest.Response{{Body: "done!"}}, deprovision.ErrUncertain, false, 1},
+		{"a real run answered as a dry run is uncertain", false, []deprovisiontest.Response{{Body: api.DeprovisionResponse{Deprovisioned: true, AuditID: "a-2", DryRun: true}}}, deprovision.ErrUncertain, false, 1},
+		{"a dry run echoed", true, nil, nil, true, 1},
+		{"a dry run answered without the echo", true, []deprovisiontest.Response{{Body: api.DeprovisionResponse{Deprovisioned: true, AuditID: "a-3"}}}, deprovision.ErrDryRunIgnored, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := deprovisiontest.New(t, secret)
 			req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000002")
+			if tc.dryRun {
+				req = dryRun(req)
+			}
 			s.Respond(req.ProviderResourceID, tc.script...)
 			res, err := client(t, s.URL).Deprovision(context.Background(), req)
 			if tc.ok != (err == nil) {
@@ -110,6 +131,9 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 			}
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.want != deprovision.ErrUncertain && errors.Is(err, deprovision.ErrUncertain) {
+				t.Fatalf("err = %v is not uncertain", err)
 			}
 			if res.Attempts != tc.attempts {
 				t.Fatalf("attempts %d, want %d", res.Attempts, tc.attempts)
@@ -125,6 +149,100 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 			}
 			noViolations(t, s)
 		})
+	}
+}
+
+// A dry run to a platform that ignores dry_run: it acted, and said nothing
+// about it.
+func TestDeprovisionDryRunIgnored(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	s.IgnoreDryRun()
+	req := dryRun(request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000005"))
+	_, err := client(t, s.URL).Deprovision(context.Background(), req)
+	if !errors.Is(err, deprovision.ErrDryRunIgnored) {
+		t.Fatalf("err %v", err)
+	}
+	noViolations(t, s)
+}
+
+// No answer after the request went out is uncertain; no request out at
+// all is a plain failure.
+func TestDeprovisionWithoutAnswer(t *testing.T) {
+	short := func(c *deprovision.Config) { c.Timeout = 150 * time.Millisecond }
+	for _, tc := range []struct {
+		name      string
+		script    []deprovisiontest.Response
+		uncertain bool
+	}{
+		{"hangs past the timeout twice", []deprovisiontest.Response{{Delay: 2 * time.Second}}, true},
+		{"500, then hangs", []deprovisiontest.Response{{Status: 500}, {Delay: 2 * time.Second}}, true},
+		{"hangs, then 500", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 500}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := deprovisiontest.New(t, secret)
+			req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000006")
+			s.Respond(req.ProviderResourceID, tc.script...)
+			res, err := client(t, s.URL, short).Deprovision(context.Background(), req)
+			if err == nil || errors.Is(err, deprovision.ErrUncertain) != tc.uncertain || res.Attempts != 2 {
+				t.Fatalf("err %v, attempts %d; want uncertain %v", err, res.Attempts, tc.uncertain)
+			}
+		})
+	}
+	// A port nobody listens on: the request never leaves.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	res, err := client(t, "http://"+addr).Deprovision(context.Background(), request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000007"))
+	if err == nil || errors.Is(err, deprovision.ErrUncertain) || res.Attempts != 2 {
+		t.Fatalf("connection refused: err %v, attempts %d", err, res.Attempts)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	c := client(t, s.URL)
+	caps, err := c.Capabilities(context.Background())
+	if err != nil || !caps.DryRun {
+		t.Fatalf("default: %+v, %v", caps, err)
+	}
+	s.SetCapabilities(deprovisiontest.Response{Body: map[string]any{}})
+	if caps, err := c.Capabilities(context.Background()); err != nil || caps.DryRun {
+		t.Fatalf("without dry_run: %+v, %v", caps, err)
+	}
+	s.SetCapabilities(deprovisiontest.Response{Status: 404})
+	if _, err := c.Capabilities(context.Background()); err == nil {
+		t.Fatal("a 404 gave capabilities")
+	}
+	if n := s.CapabilityQueries(); n != 3 {
+		t.Fatalf("%d capability queries", n)
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Fatalf("capability queries recorded as %d deprovision requests", n)
+	}
+	if _, err := client(t, s.URL, func(c *deprovision.Config) { c.Secret = "wrong" }).Capabilities(context.Background()); !errors.Is(err, deprovision.ErrUnauthorized) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	run := deprovision.RequestID("uid-1", "d1", false)
+	if run != deprovision.RequestID("uid-1", "d1", false) {
+		t.Fatal("the key is not stable")
+	}
+	// The contract's derivation, spelled out.
+	if want := uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:orphans:uid-1:d1:run")).String(); run != want {
+		t.Fatalf("key %s, want %s", run, want)
+	}
+	for _, other := range []string{deprovision.RequestID("uid-1", "d1", true), deprovision.RequestID("uid-2", "d1", false), deprovision.RequestID("uid-1", "d2", false)} {
+		if other == run {
+			t.Fatalf("different evidence, same key %s", run)
+		}
+	}
+	if v := uuid.MustParse(run).Version(); v != 5 {
+		t.Fatalf("version %d", v)
 	}
 }
 
@@ -180,6 +298,11 @@ func TestDeprovisionRefusesInvalidRequestsWithoutSending(t *testing.T) {
 		"empty provider_resource_id": func(r *api.DeprovisionRequest) { r.ProviderResourceID = "" },
 		"provider id not namespace":  func(r *api.DeprovisionRequest) { r.ProviderResourceID = "instant-customer-other" },
 		"request id not uuid":        func(r *api.DeprovisionRequest) { r.RequestID = "1" },
+		"random request id":          func(r *api.DeprovisionRequest) { r.RequestID = uuid.NewString() },
+		"dry run with the run's key": func(r *api.DeprovisionRequest) { r.DryRun = true },
+		"no namespace uid":           func(r *api.DeprovisionRequest) { r.Evidence.NamespaceUID = "" },
+		"no evidence digest":         func(r *api.DeprovisionRequest) { r.Evidence.EvidenceDigest = "" },
+		"reason no_row":              func(r *api.DeprovisionRequest) { r.Evidence.Reason = api.ReasonNoRow },
 		"no actor":                   func(r *api.DeprovisionRequest) { r.Actor = "" },
 		"blank reason":               func(r *api.DeprovisionRequest) { r.Reason = "  " },
 		"no resource type":           func(r *api.DeprovisionRequest) { r.ResourceType = "" },
@@ -229,26 +352,27 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 }
 
+// The URL checks themselves are transport.ParseURL's; these are what the
+// deprovision client adds.
 func TestParseURL(t *testing.T) {
-	for raw, ok := range map[string]bool{
-		"https://platform.example":          true,
-		"http://127.0.0.1:8080/base":        true,
-		"":                                  false,
-		"platform.example":                  false,
-		"ftp://platform.example":            false,
-		"https://":                          false,
-		"https://user:pw@platform.example":  false,
-		"https://platform.example/?token=x": false,
-		"https://platform.example/#frag":    false,
-		"https://%zz":                       false,
-	} {
-		_, err := deprovision.ParseURL(raw)
-		if (err == nil) != ok {
-			t.Errorf("ParseURL(%q) err = %v", raw, err)
+	if _, err := deprovision.ParseURL("https://platform.example/base"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := deprovision.ParseURL("https://user:pw@platform.example")
+	if err == nil || strings.Contains(err.Error(), "pw@") || !strings.Contains(err.Error(), "--deprovision-token-file") {
+		t.Fatalf("user information: %v", err)
+	}
+	if _, err := deprovision.ParseURL("ftp://platform.example"); err == nil || !strings.Contains(err.Error(), "deprovision URL") {
+		t.Fatalf("bad scheme: %v", err)
+	}
+	// Plain http only to loopback: the bearer secret must not cross a network in clear.
+	for raw, ok := range map[string]bool{"http://127.0.0.1:8080": true, "http://localhost:1": true, "http://platform.example": false, "http://10.1.2.3:80": false} {
+		if _, err := deprovision.ParseURL(raw); (err == nil) != ok {
+			t.Errorf("ParseURL(%s) = %v", raw, err)
 		}
-		if err != nil && strings.Contains(err.Error(), "pw@") {
-			t.Errorf("ParseURL error shows user information: %v", err)
-		}
+	}
+	if _, err := deprovision.New(deprovision.Config{URL: "http://platform.example", Secret: secret}); err == nil || !strings.Contains(err.Error(), "use https") {
+		t.Fatalf("New accepted plain http to a remote host: %v", err)
 	}
 	if _, err := deprovision.New(deprovision.Config{URL: "https://platform.example"}); err == nil {
 		t.Fatal("New accepted an empty secret")

@@ -16,22 +16,27 @@ import (
 	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
 )
 
-// jsonFields returns the JSON names of a struct type's fields.
-func jsonFields(t reflect.Type) []string {
-	var out []string
+// jsonFields returns the JSON names of a struct type's fields, and those
+// without omitempty (always sent).
+func jsonFields(t reflect.Type) (all, always []string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			out = append(out, name)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		all = append(all, name)
+		if !strings.Contains(opts, "omitempty") {
+			always = append(always, name)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(all)
+	sort.Strings(always)
+	return all, always
 }
 
 // The wire types and the OpenAPI document name the same fields, and every
-// request field is required (the client never omits one).
+// request field the client always sends is required.
 func TestWireTypesMatchTheOpenAPIDocument(t *testing.T) {
 	req, err := deprovisiontest.LoadSchema("DeprovisionRequest")
 	if err != nil {
@@ -52,21 +57,26 @@ func TestWireTypesMatchTheOpenAPIDocument(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fields := jsonFields(tc.typ)
+		fields, always := jsonFields(tc.typ)
 		if !slices.Equal(props, fields) {
 			t.Errorf("%s: schema properties %v, Go fields %v", tc.typ, props, fields)
 		}
-		if !slices.Equal(required, fields) {
-			t.Errorf("%s: schema requires %v, the client always sends %v", tc.typ, required, fields)
+		if !slices.Equal(required, always) {
+			t.Errorf("%s: schema requires %v, the client always sends %v", tc.typ, required, always)
 		}
 	}
-	resp, err := deprovisiontest.LoadSchema("DeprovisionResponse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	props, _ := resp.Properties()
-	if fields := jsonFields(reflect.TypeFor[api.DeprovisionResponse]()); !slices.Equal(props, fields) {
-		t.Errorf("DeprovisionResponse: schema %v, Go %v", props, fields)
+	for name, typ := range map[string]reflect.Type{
+		"DeprovisionResponse": reflect.TypeFor[api.DeprovisionResponse](),
+		"Capabilities":        reflect.TypeFor[api.Capabilities](),
+	} {
+		s, err := deprovisiontest.LoadSchema(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props, _ := s.Properties()
+		if fields, _ := jsonFields(typ); !slices.Equal(props, fields) {
+			t.Errorf("%s: schema %v, Go %v", name, props, fields)
+		}
 	}
 }
 
@@ -155,6 +165,10 @@ func TestStandInEnforcesTheContract(t *testing.T) {
 		"bad date":                   {func(m map[string]any) { m["evidence"].(map[string]any)["confirmed_at"] = "yesterday" }, "", 400},
 		"key differs from id":        {func(m map[string]any) {}, "0b6f1c3e-1111-4a4a-8a8a-0000000000ff", 400},
 		"request id not uuid":        {func(m map[string]any) { m["request_id"] = "abc" }, "abc", 400},
+		"key not derived":            {func(m map[string]any) { m["request_id"] = "0b6f1c3e-1111-4a4a-8a8a-0000000000ff" }, "0b6f1c3e-1111-4a4a-8a8a-0000000000ff", 400},
+		"no namespace uid":           {func(m map[string]any) { delete(m["evidence"].(map[string]any), "namespace_uid") }, "", 400},
+		"digest not hex":             {func(m map[string]any) { m["evidence"].(map[string]any)["evidence_digest"] = strings.Repeat("Z", 64) }, "", 400},
+		"reason no_row":              {func(m map[string]any) { m["evidence"].(map[string]any)["reason"] = "no_row" }, "", 400},
 		"no key":                     {func(m map[string]any) {}, "-", 400},
 	} {
 		r := request(valid.ProviderResourceID)
@@ -176,14 +190,18 @@ func TestStandInEnforcesTheContract(t *testing.T) {
 	if code := post(encode(r), r.RequestID, "Bearer wrong"); code != 401 {
 		t.Errorf("wrong secret answered %d", code)
 	}
-	// The same key with a different body is refused; with the same body it
-	// replays the first answer.
+	// The same key asking for another action is refused; with the same
+	// action it replays the first answer, even when the audit fields differ
+	// (a later run, another operator).
 	changed := encode(valid)
-	changed["reason"] = "another reason"
+	changed["token"] = "another-token"
 	if code := post(changed, valid.RequestID, "Bearer "+secret); code != 422 {
-		t.Errorf("key reuse with a new body answered %d", code)
+		t.Errorf("key reuse for another action answered %d", code)
 	}
-	if code := post(encode(valid), valid.RequestID, "Bearer "+secret); code != 200 {
+	later := encode(valid)
+	later["reason"] = "another reason"
+	later["actor"] = "bob"
+	if code := post(later, valid.RequestID, "Bearer "+secret); code != 200 {
 		t.Errorf("replay answered %d", code)
 	}
 	got := s.Requests()

@@ -13,10 +13,7 @@ import (
 // completion needs the full names, so they are not masked.
 func completeCandidates(root *RootOptions) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if root.Exporter.Validate() != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
-		}
-		exp, err := root.exporter()
+		exp, err := root.exporterClient()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
 		}

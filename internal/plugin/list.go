@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 )
 
 const listExample = `  # The backlog, as the exporter's latest sweep sees it
@@ -38,6 +39,7 @@ type ListOptions struct {
 
 	olderThan time.Duration
 	now       func() time.Time
+	exporter  *exporterclient.Client
 }
 
 // NewCmdList returns `kubectl orphans list`.
@@ -77,11 +79,23 @@ empty list.`,
 	return cmd
 }
 
-// Complete fills what the flags leave open.
+// Complete reads --older-than and builds the exporter client.
 func (o *ListOptions) Complete(*cobra.Command, []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.OlderThan != "" {
+		d, err := parseAge(o.OlderThan)
+		if err != nil {
+			return fmt.Errorf("--older-than: %w", err)
+		}
+		o.olderThan = d
+	}
+	exp, err := o.exporterClient()
+	if err != nil {
+		return err
+	}
+	o.exporter = exp
 	return nil
 }
 
@@ -93,14 +107,7 @@ func (o *ListOptions) Validate() error {
 	if o.Kind != "" && !slices.Contains(api.Kinds, o.Kind) {
 		return fmt.Errorf("--kind %q: want one of %s", o.Kind, strings.Join(api.Kinds, ", "))
 	}
-	if o.OlderThan != "" {
-		d, err := parseAge(o.OlderThan)
-		if err != nil {
-			return fmt.Errorf("--older-than: %w", err)
-		}
-		o.olderThan = d
-	}
-	return o.Exporter.Validate()
+	return nil
 }
 
 // parseAge reads a Go duration, or a whole number of days with a "d" suffix.
@@ -121,11 +128,7 @@ func parseAge(s string) (time.Duration, error) {
 
 // Run prints the candidates.
 func (o *ListOptions) Run(ctx context.Context) error {
-	exp, err := o.exporter()
-	if err != nil {
-		return err
-	}
-	doc, err := exp.Candidates(ctx)
+	doc, err := o.exporter.Candidates(ctx)
 	if err != nil {
 		return fmt.Errorf("list candidates: %w", err)
 	}

@@ -2,18 +2,22 @@ package plugin
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 )
 
 const (
@@ -26,8 +30,9 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 	now := time.Now().UTC().Truncate(time.Second)
 	c := api.Candidate{
 		Namespace: "instant-customer-" + tok, Token: tok, TokenMasked: tok[:8] + "*** (len=36)",
+		NamespaceUID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(tok)).String(), EvidenceDigest: digestOf(tok),
 		Kind: kind, ResourceType: typ, Reason: api.ReasonTerminal, LastStatus: "deleted",
-		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), ConsecutiveSweeps: 4,
+		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-time.Hour), ConsecutiveSweeps: 4,
 		Reclaimable: reclaimable,
 	}
 	if typ == "" {
@@ -38,6 +43,9 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 	}
 	return c
 }
+
+// digestOf stands in for an evidence digest: 64 hex digits that depend on s.
+func digestOf(s string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(s))) }
 
 func document() api.Candidates {
 	return api.Candidates{
@@ -189,7 +197,7 @@ func TestListDisabledFailedAndEmpty(t *testing.T) {
 	failed := fakeExporter(t, 503, api.Error{Error: "ledger: connection refused"})
 	for _, format := range []string{"", "json", "name"} {
 		out, _, err := run(t, "list", "--exporter-url", failed.URL, "-o", format)
-		if !errors.Is(err, ErrSweepFailed) || out != "" || !strings.Contains(err.Error(), "ledger: connection refused") {
+		if !errors.Is(err, exporterclient.ErrSweepFailed) || out != "" || !strings.Contains(err.Error(), "ledger: connection refused") {
 			t.Fatalf("failed -o %q: err %v out %q", format, err, out)
 		}
 	}

@@ -11,14 +11,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
 )
@@ -39,19 +40,28 @@ const (
 
 // Outcomes of one target.
 const (
-	OutcomeReclaimed      = "reclaimed"
-	OutcomeSkipped        = "skipped"
-	OutcomeFailed         = "failed"
-	OutcomeNotAttempted   = "not-attempted"
-	OutcomeWouldReclaim   = "would-reclaim"
-	OutcomeDryRunAccepted = "dry-run-accepted"
+	// OutcomeReclaimed: the platform answered 200, deprovisioned.
+	OutcomeReclaimed = "reclaimed"
+	// OutcomeDryRunOK: a dry run passed: the platform confirmed it would
+	// deprovision (server), or every check passed and nothing was sent
+	// (client).
+	OutcomeDryRunOK = "dry-run-ok"
+	// OutcomeSkipped: nothing was sent, or the platform refused; Why says which.
+	OutcomeSkipped = "skipped"
+	// OutcomeFailed: the platform did not deprovision, or a check failed.
+	OutcomeFailed = "failed"
+	// OutcomeUncertain: nobody can tell whether the platform acted. It
+	// stops the run; the platform's audit log has the answer.
+	OutcomeUncertain = "uncertain"
+	// OutcomeNotAttempted: the run stopped before this target.
+	OutcomeNotAttempted = "not-attempted"
 )
 
 const reclaimExample = `  # Rehearse: fresh-check two namespaces and show the requests, sending nothing
   kubectl orphans reclaim instant-customer-3f2b8c1e-… instant-customer-9a0d… \
       --reason "OPS-1234 leaked by failed teardowns" --dry-run=client
 
-  # Reclaim everything the exporter marks reclaimable (asks you to type the count)
+  # Reclaim everything the exporter marks reclaimable (asks you to type the context's name)
   export ORPHANS_DEPROVISION_URL=https://platform.internal
   kubectl orphans reclaim --all --reason "OPS-1234 leaked by failed teardowns" \
       --deprovision-token-file ~/.config/orphans/deprovision-token`
@@ -66,23 +76,37 @@ type ReclaimOptions struct {
 	Reason               string
 	DryRun               string
 	Output               string
+	NamespacePrefix      string
+	Types                []string
 	DeprovisionURL       string
 	DeprovisionTokenFile string
 	DeprovisionCAFile    string
 	DeprovisionTimeout   time.Duration
 
-	namespaces   []string
-	secret       deprovision.Secret
-	isTerminal   func() bool
-	newRequestID func() string
-	now          func() time.Time
+	namespaces []string
+	secret     deprovision.Secret
+	isTerminal func() bool
+	now        func() time.Time
+
+	// Built once by Complete.
+	exporter    *exporterclient.Client
+	kube        kubernetes.Interface
+	deprovision *deprovision.Client
+	// endpoint is where requests go (or, with --dry-run=client, would go).
+	endpoint string
+	// contextName is the kube context the operator types to confirm.
+	contextName string
+	rules       claimRules
 }
 
 // Outcome is what happened to one target.
 type Outcome struct {
 	Namespace string `json:"namespace"`
 	Result    string `json:"result"`
-	// Detail says why (skipped), what went wrong (failed) or the audit id;
+	// Why is set for skipped: live, changed, not_reclaimable,
+	// unverified_claim or conflict.
+	Why string `json:"why,omitempty"`
+	// Detail says more (why skipped, what went wrong, the audit id);
 	// tokens in it are masked.
 	Detail    string `json:"detail,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
@@ -94,6 +118,7 @@ type Outcome struct {
 
 // ReclaimReport is the -o json|yaml output of reclaim.
 type ReclaimReport struct {
+	Context  string    `json:"context"`
 	Actor    string    `json:"actor"`
 	Endpoint string    `json:"endpoint,omitempty"`
 	Reason   string    `json:"reason"`
@@ -107,29 +132,49 @@ type target struct {
 	listed *api.Candidate
 }
 
+// shownDigest is the evidence digest the operator was shown for the
+// target, "" when it was not listed.
+func (t target) shownDigest() string {
+	if t.listed == nil {
+		return ""
+	}
+	return t.listed.EvidenceDigest
+}
+
 // NewCmdReclaim returns `kubectl orphans reclaim`.
 func NewCmdReclaim(root *RootOptions) *cobra.Command {
-	o := &ReclaimOptions{RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second}
+	o := &ReclaimOptions{
+		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second,
+		NamespacePrefix: defaultPrefix, Types: []string{"redis"},
+	}
 	cmd := &cobra.Command{
 		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT [flags]",
 		Short: "Reclaim orphaned namespaces through the platform's audited deprovision API",
 		Long: `Reclaim orphaned namespaces through the platform's audited deprovision API.
 
 Nothing is deleted by this command or by the exporter. For each target, in order,
-it asks the exporter for a fresh verdict (the API server and the ledger read now),
-and only if the target is still reclaimable posts one request to the deprovision
-API, attributed to your Kubernetes username and carrying --reason and the evidence.
+it asks the exporter for a fresh verdict (the API server and the ledger read now)
+and checks that verdict itself: reclaimable, reason terminal, a resource type in
+--types, the namespace --namespace-prefix plus the token, a namespace UID and an
+evidence digest, and that digest the one shown when you confirmed. Only then does
+it post one request to the deprovision API, attributed to your Kubernetes
+username and carrying --reason and the evidence. Anything else is skipped.
 
 It refuses to start unless the exporter reports both ORPHAN_DB_SWEEP_ENABLED and
 ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED on and a deprovision endpoint is configured
 (--deprovision-url or $` + EnvDeprovisionURL + `; the secret from --deprovision-token-file
-or $` + EnvDeprovisionToken + `). It shows the targets and asks you to type their number;
-without a terminal it needs --yes. --max caps one run.
+or $` + EnvDeprovisionToken + `). The exporter must be reached over https with a
+verified certificate (or on a loopback address), and so must the deprovision API.
+It shows the targets and asks you to type the current kube context's name; without
+a terminal it needs --yes. --max caps one run. --dry-run=server asks the same way,
+and first makes sure the platform supports dry runs.
 
-A 409 (the platform refused) skips the target; a 5xx or timeout is retried once
-with the same Idempotency-Key, then the target fails and the run goes on; a 401 or
-403 stops the run. The command exits non-zero if any target failed or was not
-attempted.`,
+Outcomes: reclaimed, dry-run-ok, skipped (live, changed, not_reclaimable,
+unverified_claim, conflict), failed, uncertain. A 5xx or a request without an
+answer is retried once with the same Idempotency-Key. An uncertain outcome, a 401
+or 403, or two targets failing in a row stop the run; later targets are
+not-attempted. The command exits non-zero if any target failed, was uncertain or
+was not attempted.`,
 		Example: reclaimExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -149,6 +194,8 @@ attempted.`,
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): written to the platform's audit record. Required.")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": check afresh and print the requests, send nothing; "server": send them with dry_run=true; "none": reclaim.`)
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format of the outcomes: json or yaml (default: a table).")
+	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
+	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types this command reclaims; a verdict of any other type is skipped.")
 	f.StringVar(&o.DeprovisionURL, "deprovision-url", o.DeprovisionURL, "Base URL of the platform's deprovision API (default: $"+EnvDeprovisionURL+").")
 	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
 	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
@@ -158,7 +205,9 @@ attempted.`,
 	return cmd
 }
 
-// Complete reads the environment and the secret file.
+// Complete reads the environment and the secret file and builds the
+// clients: the exporter's, the API server's and, unless nothing is to be
+// sent, the deprovision API's. It contacts nothing.
 func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	o.namespaces = nil
 	o.Reason = strings.TrimSpace(o.Reason)
@@ -190,11 +239,48 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 			return ok && term.IsTerminal(int(f.Fd()))
 		}
 	}
-	if o.newRequestID == nil {
-		o.newRequestID = uuid.NewString
-	}
 	if o.now == nil {
 		o.now = time.Now
+	}
+
+	o.rules = claimRules{prefix: o.NamespacePrefix}
+	for _, t := range o.Types {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(o.rules.types, t) {
+			o.rules.types = append(o.rules.types, t)
+		}
+	}
+
+	exp, err := o.exporterClient()
+	if err != nil {
+		return err
+	}
+	o.exporter = exp
+	if o.kube, err = o.clientset(); err != nil {
+		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
+	}
+	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
+	}
+	o.contextName = raw.CurrentContext
+	if c := o.ConfigFlags.Context; c != nil && *c != "" {
+		o.contextName = *c
+	}
+	if o.DeprovisionURL != "" {
+		u, err := deprovision.ParseURL(o.DeprovisionURL)
+		if err != nil {
+			return fmt.Errorf("--deprovision-url: %w", err)
+		}
+		o.endpoint = strings.TrimSuffix(u.String(), "/") + api.DeprovisionPath
+		if o.DryRun != DryRunClient && o.secret != "" {
+			o.deprovision, err = deprovision.New(deprovision.Config{
+				URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
+				CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
+			})
+			if err != nil {
+				return fmt.Errorf("refusing to reclaim: %w", err)
+			}
+		}
 	}
 	return nil
 }
@@ -231,34 +317,39 @@ func (o *ReclaimOptions) Validate() error {
 	if o.DeprovisionTimeout <= 0 {
 		return fmt.Errorf("--deprovision-timeout must be positive, got %s", o.DeprovisionTimeout)
 	}
-	if o.DryRun != DryRunClient || o.DeprovisionURL != "" {
-		if o.DeprovisionURL == "" {
-			return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)
-		}
-		if _, err := deprovision.ParseURL(o.DeprovisionURL); err != nil {
-			return fmt.Errorf("--deprovision-url: %w", err)
-		}
+	if o.NamespacePrefix == "" {
+		return errors.New("--namespace-prefix must not be empty")
+	}
+	if len(o.rules.types) == 0 {
+		return errors.New("--types must name at least one resource type")
+	}
+	if o.DryRun != DryRunClient && o.DeprovisionURL == "" {
+		return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)
 	}
 	if o.DryRun != DryRunClient && o.secret == "" {
 		return fmt.Errorf("refusing to reclaim: no deprovision secret (--deprovision-token-file or $%s)", EnvDeprovisionToken)
 	}
-	if o.DryRun == DryRunNone && !o.Yes && !o.isTerminal() {
-		return errors.New("refusing to reclaim without confirmation: stdin is not a terminal; pass --yes to confirm non-interactively")
+	if err := o.exporter.CheckFirstHop(); err != nil {
+		return fmt.Errorf("refusing to reclaim: %w; reclaim acts on the exporter's verdicts, so it needs https with a verified certificate, or a loopback address", err)
 	}
-	return o.Exporter.Validate()
+	if o.DryRun != DryRunClient && !o.Yes {
+		if !o.isTerminal() {
+			return errors.New("refusing to reclaim without confirmation: stdin is not a terminal; pass --yes to confirm non-interactively")
+		}
+		if o.contextName == "" {
+			return errors.New("refusing to reclaim: the kubeconfig names no current context for you to type as confirmation; pass --context, or --yes")
+		}
+	}
+	return nil
 }
 
 // Run reclaims the targets one by one.
 func (o *ReclaimOptions) Run(ctx context.Context) error {
-	exp, err := o.exporter()
-	if err != nil {
-		return err
-	}
-	doc, err := exp.Candidates(ctx)
+	doc, err := o.exporter.Candidates(ctx)
 	if err != nil {
 		return fmt.Errorf("refusing to reclaim: %w", err)
 	}
-	m := newMasker(doc.Policy.Prefix)
+	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
 	switch {
 	case !doc.Enabled:
 		return errors.New(`refusing to reclaim: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`)
@@ -275,41 +366,30 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
 	}
 
-	cs, err := o.clientset()
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
-	}
-	who, err := kube.WhoAmI(ctx, cs)
+	who, err := kube.WhoAmI(ctx, o.kube)
 	if err != nil {
 		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
 	}
-
-	var dc *deprovision.Client
-	endpoint := ""
-	if o.DeprovisionURL != "" {
-		dc, err = deprovision.New(deprovision.Config{
-			URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
-			CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
-		})
-		if err != nil && o.DryRun != DryRunClient {
-			return fmt.Errorf("refusing to reclaim: %w", err)
-		}
-		if dc != nil {
-			endpoint = dc.Endpoint()
-		} else {
-			endpoint = strings.TrimSuffix(o.DeprovisionURL, "/") + api.DeprovisionPath
+	if o.DryRun == DryRunServer {
+		caps, err := o.deprovision.Capabilities(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("refusing a server dry run: cannot tell whether the platform supports dry runs: GET %s: %w; nothing was sent", api.CapabilitiesPath, err)
+		case !caps.DryRun:
+			return fmt.Errorf(`refusing a server dry run: the platform does not say it supports dry runs (GET %s has no "dry_run": true); nothing was sent`, api.CapabilitiesPath)
 		}
 	}
 
-	o.showPlan(targets, m, who.Username, endpoint)
-	if o.DryRun == DryRunNone && !o.Yes {
+	o.showPlan(targets, m, who.Username)
+	if o.DryRun != DryRunClient && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
 		}
 	}
 
-	report := ReclaimReport{Actor: who.Username, Endpoint: endpoint, Reason: o.Reason, DryRun: o.DryRun}
+	report := ReclaimReport{Context: o.contextName, Actor: who.Username, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
 	stopped := ""
+	failedInARow := 0
 	for _, tg := range targets {
 		if stopped == "" && ctx.Err() != nil {
 			stopped = "interrupted"
@@ -318,8 +398,18 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			report.Outcomes = append(report.Outcomes, Outcome{Namespace: tg.namespace, Result: OutcomeNotAttempted, Detail: "run stopped: " + stopped})
 			continue
 		}
-		out, stop := o.reclaimOne(ctx, exp, dc, tg.namespace, who.Username, m)
+		out, stop := o.reclaimOne(ctx, tg, who.Username, m)
 		report.Outcomes = append(report.Outcomes, out)
+		// Skipped targets neither count nor reset: only what was tried does.
+		switch out.Result {
+		case OutcomeFailed:
+			failedInARow++
+			if failedInARow >= 2 && stop == "" {
+				stop = "two targets in a row failed"
+			}
+		case OutcomeReclaimed, OutcomeDryRunOK:
+			failedInARow = 0
+		}
 		if stop != "" {
 			stopped = stop
 		}
@@ -359,21 +449,28 @@ func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
 	return out
 }
 
-func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor, endpoint string) {
+func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
 	w := o.ErrOut
 	fmt.Fprintf(w, "Targets (%d), in order; each is checked afresh right before its request:\n", len(targets))
 	p := printers.NewTablePrinter(printers.PrintOptions{})
-	_ = p.PrintObj(targetsTable(targets, m, o.now()), w)
+	_ = p.PrintObj(targetsTable(targets, m, o.now(), o.rules), w)
+	endpoint := o.endpoint
 	if endpoint == "" {
 		endpoint = "<not configured>"
 	}
-	fmt.Fprintf(w, "Deprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\n",
-		endpoint, actor, o.Reason, o.DryRun)
+	fmt.Fprintf(w, "Kube context:    %s\nDeprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\nOwn checks:      namespace %s<token>, types %s\n",
+		orNone(o.contextName), endpoint, actor, o.Reason, o.DryRun, o.NamespacePrefix, strings.Join(o.rules.types, ","))
 }
 
-// confirm asks the operator to type the number of targets.
+// confirm asks the operator to type the current kube context's name: a
+// count can be typed without reading, a cluster's name makes you look at
+// which cluster this is.
 func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
-	fmt.Fprintf(o.ErrOut, "This asks the platform to deprovision %d namespace(s). Type %d to proceed: ", n, n)
+	action := fmt.Sprintf("This asks the platform to deprovision %d namespace(s)", n)
+	if o.DryRun == DryRunServer {
+		action = fmt.Sprintf("This sends %d dry-run request(s) to the platform", n)
+	}
+	fmt.Fprintf(o.ErrOut, "%s for kube context %q. Type the context's name to proceed: ", action, o.contextName)
 	line := make(chan string, 1)
 	go func() {
 		var b strings.Builder
@@ -397,39 +494,37 @@ func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
 		fmt.Fprintln(o.ErrOut)
 		return fmt.Errorf("aborted: %w; nothing was sent", ctx.Err())
 	case got := <-line:
-		if got != fmt.Sprint(n) {
-			return fmt.Errorf("aborted: you typed %q, not %d; nothing was sent", got, n)
+		if got == "" || got != o.contextName {
+			return fmt.Errorf("aborted: you typed %q, not the context's name %q; nothing was sent", got, o.contextName)
 		}
 		return nil
 	}
 }
 
-// reclaimOne does fresh check -> request -> outcome for one namespace. A
-// non-empty stop ends the run after it.
-func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *deprovision.Client, ns, actor string, m *masker) (Outcome, string) {
+// reclaimOne does fresh check -> own checks -> request -> outcome for one
+// target. A non-empty stop ends the run after it.
+func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string, m *masker) (Outcome, string) {
+	ns := tg.namespace
 	out := Outcome{Namespace: ns}
-	v, err := exp.Check(ctx, ns)
+	v, err := o.exporter.Check(ctx, ns)
 	if err != nil {
 		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
 		return out, stopIfCancelled(ctx)
 	}
-	if v.Not != nil {
-		out.Result, out.Detail = OutcomeSkipped, "not a candidate now: "+v.Not.Why
+	if j := o.rules.judge(ns, tg.shownDigest(), v); !j.send {
+		out.Result, out.Why, out.Detail = OutcomeSkipped, j.why, j.detail
 		return out, ""
 	}
 	c := v.Candidate
-	if !c.Reclaimable {
-		out.Result, out.Detail = OutcomeSkipped, "not reclaimable now: "+orNone(c.NotReclaimableReason)
-		return out, ""
-	}
+	dryRun := o.DryRun == DryRunServer
 	req := api.DeprovisionRequest{
-		RequestID:          o.newRequestID(),
+		RequestID:          deprovision.RequestID(c.NamespaceUID, c.EvidenceDigest, dryRun),
 		Token:              c.Token,
 		ResourceType:       c.ResourceType,
 		ProviderResourceID: ns,
 		Actor:              actor,
 		Reason:             o.Reason,
-		DryRun:             o.DryRun == DryRunServer,
+		DryRun:             dryRun,
 		Evidence: api.Evidence{
 			Namespace:          ns,
 			Reason:             c.Reason,
@@ -438,6 +533,8 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *depr
 			FirstSeenAt:        c.FirstSeenAt,
 			ConsecutiveSweeps:  c.ConsecutiveSweeps,
 			ConfirmedAt:        o.now().UTC(),
+			NamespaceUID:       c.NamespaceUID,
+			EvidenceDigest:     c.EvidenceDigest,
 		},
 	}
 	out.RequestID, out.Request = req.RequestID, &req
@@ -446,18 +543,27 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, exp *Exporter, dc *depr
 		return out, ""
 	}
 	if o.DryRun == DryRunClient {
-		out.Result, out.Detail = OutcomeWouldReclaim, "dry run: nothing sent"
+		out.Result, out.Detail = OutcomeDryRunOK, "client dry run: every check passed, nothing sent"
 		return out, ""
 	}
-	res, err := dc.Deprovision(ctx, req)
+	res, err := o.deprovision.Deprovision(ctx, req)
 	out.Attempts, out.AuditID = res.Attempts, res.AuditID
 	switch {
-	case err == nil && o.DryRun == DryRunServer:
-		out.Result, out.Detail = OutcomeDryRunAccepted, "audit id "+res.AuditID
+	case err == nil && dryRun:
+		out.Result, out.Detail = OutcomeDryRunOK, "audit id "+res.AuditID
 	case err == nil:
 		out.Result, out.Detail = OutcomeReclaimed, "audit id "+res.AuditID
+	case errors.Is(err, deprovision.ErrUncertain):
+		out.Result, out.Detail = OutcomeUncertain, m.Text(err.Error())
+		if ctx.Err() != nil {
+			return out, "interrupted"
+		}
+		return out, "an outcome is uncertain: look up " + m.Namespace(ns) + " in the platform's audit log before running again"
+	case errors.Is(err, deprovision.ErrDryRunIgnored):
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, "the platform did not confirm a dry run"
 	case errors.Is(err, deprovision.ErrRefused):
-		out.Result, out.Detail = OutcomeSkipped, "platform refused: "+m.Text(err.Error())
+		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyConflict, "platform refused: "+m.Text(err.Error())
 	case errors.Is(err, deprovision.ErrUnauthorized):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
 		return out, fmt.Sprintf("the deprovision API refused our credentials (%d)", res.StatusCode)
@@ -505,21 +611,22 @@ func (o *ReclaimOptions) printReport(r ReclaimReport, m *masker) error {
 	return nil
 }
 
-// summarize prints the counts and turns failures into the exit status.
+// summarize prints the counts and turns failed, uncertain and not-attempted
+// targets into the exit status.
 func summarize(r ReclaimReport, w io.Writer) error {
 	counts := map[string]int{}
 	for _, o := range r.Outcomes {
 		counts[o.Result]++
 	}
 	var parts []string
-	for _, k := range []string{OutcomeReclaimed, OutcomeDryRunAccepted, OutcomeWouldReclaim, OutcomeSkipped, OutcomeFailed, OutcomeNotAttempted} {
+	for _, k := range []string{OutcomeReclaimed, OutcomeDryRunOK, OutcomeSkipped, OutcomeFailed, OutcomeUncertain, OutcomeNotAttempted} {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
 	}
 	fmt.Fprintf(w, "%s.\n", strings.Join(parts, ", "))
-	if bad := counts[OutcomeFailed] + counts[OutcomeNotAttempted]; bad > 0 {
-		return fmt.Errorf("%d of %d targets failed or were not attempted", bad, len(r.Outcomes))
+	if bad := counts[OutcomeFailed] + counts[OutcomeUncertain] + counts[OutcomeNotAttempted]; bad > 0 {
+		return fmt.Errorf("%d of %d targets failed, were uncertain or were not attempted", bad, len(r.Outcomes))
 	}
 	return nil
 }

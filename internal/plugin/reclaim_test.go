@@ -33,9 +33,10 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := "instant-customer-" + tokB
+	kc := "--kubeconfig=" + newFakeCluster(t, false).kubeconfig
 	base := func(exporterURL string) []string {
 		return []string{"reclaim", ns, "--exporter-url", exporterURL, "--deprovision-url", dp.URL,
-			"--deprovision-token-file", tokenFile, "--reason", "OPS-1", "--yes"}
+			"--deprovision-token-file", tokenFile, "--reason", "OPS-1", "--yes", kc}
 	}
 	t.Setenv(EnvDeprovisionURL, "")
 	t.Setenv(EnvDeprovisionToken, "")
@@ -44,21 +45,27 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no reason", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--yes"}, "--reason is required"},
+		{"no reason", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--yes", kc}, "--reason is required"},
 		{"blank reason", append(base(exp.URL), "--reason", "   "), "--reason is required"},
-		{"no target", []string{"reclaim", "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes"}, "or --all"},
+		{"no target", []string{"reclaim", "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes", kc}, "or --all"},
 		{"targets and --all", append(base(exp.URL), "--all"), "not both"},
 		{"bad namespace", append(base(exp.URL), "Bad_Name"), "is not a namespace name"},
 		{"bad dry-run", append(base(exp.URL), "--dry-run", "maybe"), `--dry-run "maybe"`},
 		{"bad output", append(base(exp.URL), "-o", "wide"), "unsupported output format"},
 		{"max zero", append(base(exp.URL), "--max", "0"), "--max must be at least 1"},
 		{"over max", append(base(exp.URL), "instant-customer-"+tokA, "--max", "1"), "refusing to reclaim 2 namespaces in one run: --max is 1"},
-		{"no endpoint", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes"}, "no deprovision endpoint is configured"},
+		{"no endpoint", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--yes", kc}, "no deprovision endpoint is configured"},
 		{"bad endpoint", append(base(exp.URL), "--deprovision-url", "platform.internal"), "--deprovision-url"},
 		{"secret in the URL", append(base(exp.URL), "--deprovision-url", "https://op:"+testSecret+"@platform.internal"), "must not carry user information"},
-		{"no secret", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--reason", "x", "--yes"}, "no deprovision secret"},
+		{"no secret", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--reason", "x", "--yes", kc}, "no deprovision secret"},
 		{"missing secret file", append(base(exp.URL), "--deprovision-token-file", filepath.Join(dir, "nope")), "read deprovision secret"},
-		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x"}, "stdin is not a terminal; pass --yes"},
+		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", kc}, "stdin is not a terminal; pass --yes"},
+		{"plain-http deprovision API", append(base(exp.URL), "--deprovision-url", "http://platform.example"), "use https"},
+		{"plain-http exporter", base("http://10.255.255.1:9866"), "is reached over plain http"},
+		{"exporter certificate unchecked", append(base("https://127.0.0.1:1"), "--exporter-insecure-skip-tls-verify"), "without verifying its certificate"},
+		{"server dry run, no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--dry-run=server", kc}, "stdin is not a terminal; pass --yes"},
+		{"no types", append(base(exp.URL), "--types", ""), "--types must name"},
+		{"no prefix", append(base(exp.URL), "--namespace-prefix", ""), "--namespace-prefix must not be empty"},
 		{"destructive off", base(expOff.URL), "destructive reclaim disabled"},
 		{"sweep disabled", base(expDisabled.URL), "sweep disabled"},
 		{"sweep failed", base(failed.URL), "list namespaces: timeout"},
@@ -92,21 +99,28 @@ func TestConfirm(t *testing.T) {
 	for _, tc := range []struct {
 		typed string
 		ok    bool
-	}{{"3\n", true}, {" 3 \n", true}, {"yes\n", false}, {"2\n", false}, {"", false}} {
+	}{{testContext + "\n", true}, {" " + testContext + " \n", true}, {"yes\n", false}, {"3\n", false}, {"prod\n", false}, {"", false}} {
 		streams, in, _, errOut := genericiooptions.NewTestIOStreams()
 		in.WriteString(tc.typed)
-		o := &ReclaimOptions{RootOptions: NewRootOptions(streams)}
+		o := &ReclaimOptions{RootOptions: NewRootOptions(streams), contextName: testContext, DryRun: DryRunNone}
 		err := o.confirm(context.Background(), 3)
 		if (err == nil) != tc.ok {
 			t.Errorf("typed %q: err %v", tc.typed, err)
 		}
-		if !strings.Contains(errOut.String(), "Type 3 to proceed") {
+		if want := `deprovision 3 namespace(s) for kube context "` + testContext + `". Type the context's name to proceed: `; !strings.Contains(errOut.String(), want) {
 			t.Errorf("prompt %q", errOut.String())
 		}
 	}
+	// A server dry run asks the same way.
+	streams, in, _, errOut := genericiooptions.NewTestIOStreams()
+	in.WriteString(testContext + "\n")
+	o := &ReclaimOptions{RootOptions: NewRootOptions(streams), contextName: testContext, DryRun: DryRunServer}
+	if err := o.confirm(context.Background(), 2); err != nil || !strings.Contains(errOut.String(), "sends 2 dry-run request(s)") {
+		t.Fatalf("server dry run: %v %q", err, errOut.String())
+	}
 	// Ctrl-C while the prompt waits aborts it.
-	streams := genericiooptions.IOStreams{In: blockingReader{}, Out: &strings.Builder{}, ErrOut: &strings.Builder{}}
-	o := &ReclaimOptions{RootOptions: NewRootOptions(streams)}
+	streams = genericiooptions.IOStreams{In: blockingReader{}, Out: &strings.Builder{}, ErrOut: &strings.Builder{}}
+	o = &ReclaimOptions{RootOptions: NewRootOptions(streams), contextName: testContext}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := o.confirm(ctx, 1); !errors.Is(err, context.Canceled) {
@@ -125,7 +139,12 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("%v %q", err, b.String())
 	}
 	b.Reset()
-	if err := summarize(ReclaimReport{Outcomes: []Outcome{{Result: OutcomeReclaimed}, {Result: OutcomeSkipped}}}, &b); err != nil {
+	if err := summarize(ReclaimReport{Outcomes: []Outcome{{Result: OutcomeReclaimed}, {Result: OutcomeSkipped}, {Result: OutcomeDryRunOK}}}, &b); err != nil {
 		t.Fatal(err)
+	}
+	b.Reset()
+	err = summarize(ReclaimReport{Outcomes: []Outcome{{Result: OutcomeUncertain}, {Result: OutcomeNotAttempted}}}, &b)
+	if err == nil || b.String() != "1 uncertain, 1 not-attempted.\n" {
+		t.Fatalf("%v %q", err, b.String())
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/orphansweep/orphans/internal/exporterclient"
+
 	// Auth plugins (OIDC, exec, cloud providers) for every kubeconfig kubectl accepts.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 )
@@ -37,9 +39,13 @@ func NewRootOptions(streams genericiooptions.IOStreams) *RootOptions {
 // exporter's access log.
 func userAgent() string { return Program + "/" + version.Version }
 
-// exporter returns the exporter client of validated flags.
-func (o *RootOptions) exporter() (*Exporter, error) {
-	return o.Exporter.Client(o.ConfigFlags, userAgent())
+// exporterClient validates the exporter flags and returns their client.
+func (o *RootOptions) exporterClient() (*exporterclient.Client, error) {
+	cfg, err := o.Exporter.Config(o.ConfigFlags, userAgent())
+	if err != nil {
+		return nil, err
+	}
+	return exporterclient.New(cfg)
 }
 
 // clientset returns a typed client for the current kube context.

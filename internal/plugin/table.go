@@ -59,8 +59,9 @@ func candidatesTable(cands []api.Candidate, m *masker, now time.Time) *metav1.Ta
 // outcomeColumns are the columns of reclaim's outcome table.
 var outcomeColumns = []metav1.TableColumnDefinition{
 	{Name: "Namespace", Type: "string", Description: "Tenant namespace, token masked."},
-	{Name: "Outcome", Type: "string", Description: "reclaimed, skipped, failed, not-attempted, or a dry-run outcome."},
-	{Name: "Detail", Type: "string", Description: "Audit id, why it was skipped, or the error."},
+	{Name: "Outcome", Type: "string", Description: "reclaimed, dry-run-ok, skipped, failed, uncertain or not-attempted."},
+	{Name: "Why", Type: "string", Description: "Why it was skipped: live, changed, not_reclaimable, unverified_claim or conflict."},
+	{Name: "Detail", Type: "string", Description: "Audit id, more on why it was skipped, or the error."},
 	{Name: "Request-ID", Type: "string", Description: "Idempotency-Key of the deprovision request."},
 }
 
@@ -68,7 +69,7 @@ func outcomesTable(outs []Outcome, m *masker) *metav1.Table {
 	t := &metav1.Table{ColumnDefinitions: outcomeColumns}
 	for _, o := range outs {
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
-			m.Namespace(o.Namespace), o.Result, m.Text(o.Detail), orNone(o.RequestID),
+			m.Namespace(o.Namespace), o.Result, orNone(o.Why), m.Text(o.Detail), orNone(o.RequestID),
 		}})
 	}
 	return t
@@ -82,20 +83,31 @@ var targetColumns = []metav1.TableColumnDefinition{
 	{Name: "Reason", Type: "string"},
 	{Name: "Age", Type: "string"},
 	{Name: "Seen", Type: "integer"},
-	{Name: "Listed-As", Type: "string", Description: "What the latest sweep said; each target is checked afresh before it is sent."},
+	{Name: "Evidence", Type: "string", Description: "Start of the evidence digest; a target whose fresh digest differs is skipped as changed."},
+	{Name: "Listed-As", Type: "string", Description: "What the latest sweep said, and whether it passes the plugin's own checks; each target is checked afresh before it is sent."},
 }
 
-func targetsTable(targets []target, m *masker, now time.Time) *metav1.Table {
+// digestShown is how much of an evidence digest the plan shows.
+const digestShown = 12
+
+func targetsTable(targets []target, m *masker, now time.Time, rules claimRules) *metav1.Table {
 	t := &metav1.Table{ColumnDefinitions: targetColumns}
 	for _, tg := range targets {
-		row := []any{m.Namespace(tg.namespace), "<unknown>", "<unknown>", "<unknown>", "<unknown>", int64(0), "not a candidate"}
+		row := []any{m.Namespace(tg.namespace), "<unknown>", "<unknown>", "<unknown>", "<unknown>", int64(0), "<none>", "not a candidate"}
 		if c := tg.listed; c != nil {
 			listed := "reclaimable"
-			if !c.Reclaimable {
+			switch {
+			case !c.Reclaimable:
 				listed = "not reclaimable: " + orNone(c.NotReclaimableReason)
+			case rules.problem(tg.namespace, c) != "":
+				listed = "reclaimable, but fails the plugin's checks: " + rules.problem(tg.namespace, c)
+			}
+			digest := c.EvidenceDigest
+			if len(digest) > digestShown {
+				digest = digest[:digestShown]
 			}
 			row = []any{m.Namespace(tg.namespace), c.Kind, orNone(c.ResourceType), c.Reason,
-				since(now, c.NamespaceCreatedAt), int64(c.ConsecutiveSweeps), listed}
+				since(now, c.NamespaceCreatedAt), int64(c.ConsecutiveSweeps), orNone(digest), listed}
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: row})
 	}

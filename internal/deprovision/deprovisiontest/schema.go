@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type Schema struct {
 var knownKeywords = map[string]bool{
 	"type": true, "required": true, "properties": true, "additionalProperties": true,
 	"minLength": true, "format": true, "enum": true, "minimum": true, "$ref": true,
-	"description": true,
+	"description": true, "pattern": true,
 }
 
 // LoadSchema returns the named schema of components.schemas in the
@@ -144,6 +145,15 @@ func (s *Schema) check(sch map[string]any, at string, seen map[string]bool) erro
 			return fmt.Errorf("schema %s uses keyword %q, which the stand-in does not enforce", at, k)
 		}
 	}
+	if p, ok := sch["pattern"]; ok {
+		ps, isString := p.(string)
+		if !isString {
+			return fmt.Errorf("schema %s: pattern is not a string", at)
+		}
+		if _, err := regexp.Compile(ps); err != nil {
+			return fmt.Errorf("schema %s: pattern: %w", at, err)
+		}
+	}
 	if ap, ok := sch["additionalProperties"]; ok {
 		if b, isBool := ap.(bool); !isBool || b {
 			return fmt.Errorf("schema %s: only additionalProperties: false is supported", at)
@@ -229,6 +239,9 @@ func (s *Schema) validate(sch map[string]any, v any, at string, problems *[]stri
 		}
 		if min, ok := sch["minLength"].(float64); ok && float64(len([]rune(str))) < min {
 			add("shorter than %v characters", min)
+		}
+		if p, ok := sch["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(str) {
+			add("%q does not match %s", str, p)
 		}
 		switch sch["format"] {
 		case "uuid":

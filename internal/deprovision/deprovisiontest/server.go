@@ -1,9 +1,17 @@
 // Package deprovisiontest is a local stand-in for the platform's audited
 // deprovision API, for tests only. It enforces the contract of
 // internal/api/deprovision.openapi.yaml on every request (method, path,
-// bearer secret, Idempotency-Key equal to a uuid request_id, the request
-// schema, provider_resource_id equal to evidence.namespace), answers as a
-// test scripts it per namespace, and records everything it received.
+// bearer secret, the request schema, Idempotency-Key equal to request_id
+// and derived from the evidence, provider_resource_id equal to
+// evidence.namespace), answers as a test scripts it per namespace, and
+// records everything it received.
+//
+// It behaves like a well-run platform by default: it echoes dry_run,
+// announces dry-run support at GET /v1/capabilities, and replays the first
+// final answer for a repeated key. A test can make it misbehave: script
+// any status (202, 500 twice), a delay past the client's timeout, a body
+// of its choosing; IgnoreDryRun answers dry runs as if they were real; and
+// SetCapabilities changes what /v1/capabilities says.
 package deprovisiontest
 
 import (
@@ -59,9 +67,21 @@ type Request struct {
 }
 
 type stored struct {
-	body   []byte
+	action action
 	status int
 	answer []byte
+}
+
+// action is what a request asks the platform to do. A repeated
+// Idempotency-Key must ask for the same action; the audit fields (actor,
+// reason, confirmed_at) may differ between runs.
+type action struct {
+	token, resourceType, providerResourceID, namespaceUID, evidenceDigest string
+	dryRun                                                                bool
+}
+
+func actionOf(r api.DeprovisionRequest) action {
+	return action{r.Token, r.ResourceType, r.ProviderResourceID, r.Evidence.NamespaceUID, r.Evidence.EvidenceDigest, r.DryRun}
 }
 
 // Server is the running stand-in.
@@ -73,12 +93,15 @@ type Server struct {
 	secret string
 	schema *Schema
 
-	mu       sync.Mutex
-	script   map[string][]Response
-	requests []Request
-	byKey    map[string]stored
-	arrived  map[string]int
-	audits   int
+	mu           sync.Mutex
+	script       map[string][]Response
+	requests     []Request
+	byKey        map[string]stored
+	arrived      map[string]int
+	audits       int
+	ignoreDryRun bool
+	capabilities Response
+	capQueries   int
 }
 
 // New starts a stand-in on loopback that accepts secret as its bearer
@@ -89,7 +112,10 @@ func New(t testing.TB, secret string) *Server {
 	if err != nil {
 		t.Fatalf("deprovision stand-in: %v", err)
 	}
-	s := &Server{secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{}}
+	s := &Server{
+		secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{},
+		capabilities: Response{Body: api.Capabilities{DryRun: true}},
+	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
@@ -104,7 +130,42 @@ func (s *Server) Respond(namespace string, rs ...Response) {
 	s.script[namespace] = append([]Response(nil), rs...)
 }
 
-// Requests returns a copy of everything received so far, in order.
+// IgnoreDryRun makes the stand-in act on dry runs as if they were real and
+// answer them without the dry_run echo, as a platform that does not know
+// the field would.
+func (s *Server) IgnoreDryRun() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ignoreDryRun = true
+}
+
+// SetCapabilities scripts the answer to GET /v1/capabilities (by default
+// 200 {"dry_run": true}).
+func (s *Server) SetCapabilities(r Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.capabilities = r
+}
+
+// CapabilityQueries counts the authorized GET /v1/capabilities received.
+func (s *Server) CapabilityQueries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.capQueries
+}
+
+// Keys returns the Idempotency-Key of every deprovision request received,
+// in order, retries and replays included.
+func (s *Server) Keys() []string {
+	var out []string
+	for _, r := range s.Requests() {
+		out = append(out, r.IdempotencyKey)
+	}
+	return out
+}
+
+// Requests returns a copy of every deprovision request received so far
+// (everything but capability queries), in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,6 +193,10 @@ func (s *Server) Violations() []string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == api.CapabilitiesPath {
+		s.serveCapabilities(w, r)
+		return
+	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	rec := Request{
 		Received:       time.Now(),
@@ -179,6 +244,8 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 		rec.Violations = append(rec.Violations, "Idempotency-Key is not a uuid")
 	case rec.IdempotencyKey != rec.Body.RequestID:
 		rec.Violations = append(rec.Violations, "Idempotency-Key differs from request_id")
+	case rec.IdempotencyKey != evidenceKey(rec.Body):
+		rec.Violations = append(rec.Violations, "Idempotency-Key is not derived from evidence.namespace_uid, evidence.evidence_digest and dry_run")
 	}
 	if rec.Body.ProviderResourceID == "" {
 		rec.Violations = append(rec.Violations, "provider_resource_id is empty")
@@ -192,15 +259,16 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if prev, ok := s.byKey[rec.IdempotencyKey]; ok {
-		if !bytes.Equal(prev.body, rec.Raw) {
-			rec.Violations = append(rec.Violations, "Idempotency-Key reused with a different body")
-			return http.StatusUnprocessableEntity, errorBody("Idempotency-Key reused with a different body")
+		if prev.action != actionOf(rec.Body) {
+			rec.Violations = append(rec.Violations, "Idempotency-Key reused for a different action")
+			return http.StatusUnprocessableEntity, errorBody("Idempotency-Key reused for a different action")
 		}
 		rec.Replayed = true
 		return prev.status, prev.answer
 	}
 	s.arrived[rec.Body.ProviderResourceID]++
 	resp := s.next(rec.Body.ProviderResourceID)
+	gone := false
 	if resp.Delay > 0 {
 		s.mu.Unlock()
 		// A client that gives up (timeout, Ctrl-C) ends the wait, so that
@@ -208,6 +276,7 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 		select {
 		case <-time.After(resp.Delay):
 		case <-r.Context().Done():
+			gone = true
 		}
 		s.mu.Lock()
 	}
@@ -219,18 +288,54 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 	switch {
 	case resp.Body != nil:
 		answer, _ = json.Marshal(resp.Body)
-	case status == http.StatusOK:
+	case status >= 200 && status < 300:
 		s.audits++
-		answer, _ = json.Marshal(api.DeprovisionResponse{Deprovisioned: true, AuditID: fmt.Sprintf("audit-%d", s.audits)})
+		echo := rec.Body.DryRun && !s.ignoreDryRun
+		answer, _ = json.Marshal(api.DeprovisionResponse{Deprovisioned: true, AuditID: fmt.Sprintf("audit-%d", s.audits), DryRun: echo})
 	default:
 		answer = errorBody(http.StatusText(status))
 	}
 	// Like a real idempotent API, only final answers are kept: a retry
-	// after a 5xx is processed anew.
-	if status < 500 {
-		s.byKey[rec.IdempotencyKey] = stored{body: rec.Raw, status: status, answer: answer}
+	// after a 5xx is processed anew. A request whose client gave up while
+	// it hung never finished, so its retry is processed anew too.
+	if status < 500 && !gone {
+		s.byKey[rec.IdempotencyKey] = stored{action: actionOf(rec.Body), status: status, answer: answer}
 	}
 	return status, answer
+}
+
+func (s *Server) serveCapabilities(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get(api.HeaderAuthorization) != "Bearer "+s.secret {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write(errorBody("missing or wrong bearer secret"))
+		return
+	}
+	s.mu.Lock()
+	s.capQueries++
+	resp := s.capabilities
+	s.mu.Unlock()
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	answer := errorBody(http.StatusText(status))
+	if resp.Body != nil {
+		answer, _ = json.Marshal(resp.Body)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(answer)
+}
+
+// evidenceKey is the key the contract derives from a request's evidence,
+// computed here independently of the client's code.
+func evidenceKey(r api.DeprovisionRequest) string {
+	mode := "run"
+	if r.DryRun {
+		mode = "dry-run"
+	}
+	name := fmt.Sprintf("urn:orphans:%s:%s:%s", r.Evidence.NamespaceUID, r.Evidence.EvidenceDigest, mode)
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(name)).String()
 }
 
 func (s *Server) next(namespace string) Response {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -122,6 +124,10 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 		"--sweep.grace=0s", "--sweep.confirmations=1", "--sweep.max-candidate-fraction=1",
 		"--namespace.selector=" + testLabel + "=" + s.label,
 		"--log.level=debug",
+	}
+	if o.destructive {
+		// Evidence must otherwise be a day old before it is reclaimable.
+		args = append(args, "--reclaim.min-evidence-age=0s")
 	}
 	scheme := "http"
 	if o.webConfig != "" {

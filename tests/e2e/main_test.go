@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -19,7 +21,7 @@ import (
 )
 
 // The stamped version `kubectl orphans version` must print.
-const testVersion = "9.8.7-e2e"
+const testVersion = testenv.TestVersion
 
 // Kubernetes users of the test bed.
 const (
@@ -61,10 +63,13 @@ func runMain(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	bed.dir = dir
-	bed.binDir = filepath.Join(dir, "bin")
-	if err := buildBinaries(); err != nil {
+	bins, err := testenv.Build()
+	if err != nil {
 		return 0, err
 	}
+	// The directory holds kubectl-orphans and its completion shim: on PATH,
+	// kubectl's plugin discovery finds them.
+	bed.binDir, bed.exporterBin = bins.Dir, bins.Exporter
 	assets, err := testenv.AssetsDir()
 	if err != nil {
 		return 0, err
@@ -93,36 +98,6 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
-}
-
-// buildBinaries builds the plugin (stamped like the Makefile does) and the
-// exporter, and installs the completion shim beside the plugin.
-func buildBinaries() error {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(bed.binDir, 0o755); err != nil {
-		return err
-	}
-	const vpkg = "github.com/prometheus/common/version"
-	ldflags := fmt.Sprintf("-X %s.Version=%s -X %s.Revision=e2e -X %s.Branch=e2e", vpkg, testVersion, vpkg, vpkg)
-	bed.exporterBin = filepath.Join(bed.binDir, "orphans-exporter")
-	for _, b := range []struct{ out, pkg string }{
-		{filepath.Join(bed.binDir, "kubectl-orphans"), "./plugin"},
-		{bed.exporterBin, "./exporter"},
-	} {
-		cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", b.out, b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
-	}
-	shim, err := os.ReadFile(filepath.Join(root, "plugin", "kubectl_complete-orphans"))
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(bed.binDir, "kubectl_complete-orphans"), shim, 0o755)
 }
 
 // setupUsers creates the three users, their kubeconfigs and the RBAC the

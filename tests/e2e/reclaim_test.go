@@ -1,6 +1,9 @@
+//go:build integration
+
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -9,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
 	"github.com/orphansweep/orphans/internal/logsafe"
 	"github.com/orphansweep/orphans/internal/plugin"
@@ -82,6 +87,16 @@ func (b *reclaimBed) requestsFor(ns string) []deprovisiontest.Request {
 	return out
 }
 
+// uid is the Namespace object's UID, as the API server has it.
+func uid(t *testing.T, ns string) string {
+	t.Helper()
+	obj, err := bed.admin.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(obj.UID)
+}
+
 func decodeReport(t *testing.T, r result) plugin.ReclaimReport {
 	t.Helper()
 	var rep plugin.ReclaimReport
@@ -122,25 +137,28 @@ func TestReclaimEndToEnd(t *testing.T) {
 	if rep.Actor != operator || rep.Reason != reason || rep.Endpoint != b.dp.URL+api.DeprovisionPath {
 		t.Fatalf("report header %+v", rep)
 	}
-	want := []struct{ ns, result, detail string }{
-		{ok1, plugin.OutcomeReclaimed, "audit id audit-"},
-		{turnsLive, plugin.OutcomeSkipped, "not a candidate now: live"},
-		{refused, plugin.OutcomeSkipped, "platform refused"},
-		{broken, plugin.OutcomeFailed, "after retry with the same Idempotency-Key"},
-		{noType, plugin.OutcomeSkipped, "not reclaimable now: " + api.NotReclaimableNoProvenType},
-		{flaky, plugin.OutcomeReclaimed, "audit id audit-"},
+	want := []struct{ ns, result, why, detail string }{
+		{ok1, plugin.OutcomeReclaimed, "", "audit id audit-"},
+		{turnsLive, plugin.OutcomeSkipped, plugin.WhyLive, "live row"},
+		{refused, plugin.OutcomeSkipped, plugin.WhyConflict, "platform refused"},
+		{broken, plugin.OutcomeFailed, "", "after retry with the same Idempotency-Key"},
+		{noType, plugin.OutcomeSkipped, plugin.WhyNotReclaimable, "not reclaimable now: " + api.NotReclaimableNoProvenType},
+		{flaky, plugin.OutcomeReclaimed, "", "audit id audit-"},
 	}
 	if len(rep.Outcomes) != len(want) {
 		t.Fatalf("%d outcomes:\n%s", len(rep.Outcomes), r)
 	}
 	for i, w := range want {
 		o := rep.Outcomes[i]
-		if o.Namespace != w.ns || o.Result != w.result || !strings.Contains(o.Detail, w.detail) {
-			t.Errorf("outcome %d = %+v, want %s %q", i, o, w.result, w.detail)
+		if o.Namespace != w.ns || o.Result != w.result || o.Why != w.why || !strings.Contains(o.Detail, w.detail) {
+			t.Errorf("outcome %d = %+v, want %s %s %q", i, o, w.result, w.why, w.detail)
 		}
 	}
 	if !strings.Contains(r.stderr, "2 reclaimed, 3 skipped, 1 failed.") {
 		t.Errorf("summary:\n%s", r.stderr)
+	}
+	if rep.Context != "envtest" {
+		t.Errorf("report context %q", rep.Context)
 	}
 
 	// What the platform received.
@@ -163,13 +181,20 @@ func TestReclaimEndToEnd(t *testing.T) {
 				out = o
 			}
 		}
+		nsUID := uid(t, ns)
 		for _, req := range reqs {
 			body := req.Body
+			ev := body.Evidence
 			if !req.Authorized || req.IdempotencyKey != body.RequestID || req.IdempotencyKey != out.RequestID ||
-				body.ProviderResourceID != ns || body.Evidence.Namespace != ns || body.Actor != operator ||
+				body.ProviderResourceID != ns || ev.Namespace != ns || body.Actor != operator ||
 				body.Reason != reason || body.DryRun || body.ResourceType != "redis" || prefix+body.Token != ns ||
-				body.Evidence.Reason != api.ReasonTerminal || body.Evidence.LastStatus != "deleted" || body.Evidence.ConfirmedAt.IsZero() {
+				ev.Reason != api.ReasonTerminal || ev.LastStatus != "deleted" || ev.ConfirmedAt.IsZero() {
 				t.Fatalf("%s: request %+v (outcome %+v)", ns, req, out)
+			}
+			// The evidence names the Namespace object, and the key is the evidence's.
+			if ev.NamespaceUID != nsUID || len(ev.EvidenceDigest) != 64 ||
+				req.IdempotencyKey != deprovision.RequestID(nsUID, ev.EvidenceDigest, false) {
+				t.Fatalf("%s: evidence %+v, key %s (namespace uid %s)", ns, ev, req.IdempotencyKey, nsUID)
 			}
 			if !strings.HasPrefix(req.UserAgent, "kubectl-orphans/"+testVersion) {
 				t.Fatalf("user agent %q", req.UserAgent)
@@ -181,6 +206,16 @@ func TestReclaimEndToEnd(t *testing.T) {
 	}
 	if reqs := b.requestsFor(ok1); reqs[0].Body.Token != tok1 {
 		t.Fatalf("token %q", reqs[0].Body.Token)
+	}
+
+	// Another run on the same evidence, with another reason, sends
+	// the same key; the platform answers with its first answer.
+	r = b.reclaim("", env, ok1, "--reason=OPS-4712 second look", "--deprovision-token-file="+b.tokenFile, "--yes", "-o", "json")
+	if r.code != 0 || decodeReport(t, r).Outcomes[0].Result != plugin.OutcomeReclaimed {
+		t.Fatalf("second run:\n%s", r)
+	}
+	if reqs := b.requestsFor(ok1); len(reqs) != 2 || reqs[1].IdempotencyKey != reqs[0].IdempotencyKey || !reqs[1].Replayed {
+		t.Fatalf("second run's request: %+v", reqs)
 	}
 
 	// The actor came from the API server: the operator's SelfSubjectReview is in its audit log.
@@ -213,7 +248,7 @@ func TestReclaimStopsOnUnauthorized(t *testing.T) {
 	// The human table masks tokens.
 	mustNotContain(t, "the outcome table", []string{r.stdout, r.stderr}, b.tokens...)
 	rows := lines(r.stdout)
-	if len(rows) != 3 || strings.Join(strings.Fields(rows[0]), " ") != "NAMESPACE OUTCOME DETAIL REQUEST-ID" {
+	if len(rows) != 3 || strings.Join(strings.Fields(rows[0]), " ") != "NAMESPACE OUTCOME WHY DETAIL REQUEST-ID" {
 		t.Fatalf("table:\n%s", r)
 	}
 	for i, w := range []struct{ ns, outcome string }{{first, "failed"}, {second, "not-attempted"}} {
@@ -272,7 +307,7 @@ func TestReclaimRefusesAndDryRuns(t *testing.T) {
 
 	// --dry-run=client checks afresh and prints the requests, sending nothing.
 	r = b.reclaim("", nil, append([]string{"--all", "--reason=" + reason, "--dry-run=client"}, creds...)...)
-	if r.code != 0 || strings.Count(r.stdout, plugin.OutcomeWouldReclaim) != 3 ||
+	if r.code != 0 || strings.Count(r.stdout, plugin.OutcomeDryRunOK) != 3 ||
 		strings.Count(r.stdout, "POST "+b.dp.URL+api.DeprovisionPath) != 3 || !strings.Contains(r.stdout, `"provider_resource_id": "`+prefix) {
 		t.Fatalf("dry run (client):\n%s", r)
 	}
@@ -280,16 +315,29 @@ func TestReclaimRefusesAndDryRuns(t *testing.T) {
 	r = b.reclaim("", nil, a, "--reason="+reason, "--dry-run=client", "-o", "json")
 	rep := decodeReport(t, r)
 	if r.code != 0 || len(rep.Outcomes) != 1 || rep.Outcomes[0].Request == nil || rep.Outcomes[0].Request.ProviderResourceID != a ||
-		rep.Outcomes[0].Request.Actor != operator || rep.Outcomes[0].Request.DryRun {
+		rep.Outcomes[0].Request.Actor != operator || rep.Outcomes[0].Request.DryRun || rep.Outcomes[0].Request.Evidence.NamespaceUID != uid(t, a) {
 		t.Fatalf("dry run (client) json:\n%s", r)
 	}
-	if n := len(b.dp.Requests()); n != 0 {
+	if n := len(b.dp.Requests()); n != 0 || b.dp.CapabilityQueries() != 0 {
 		t.Fatalf("--dry-run=client sent %d requests", n)
 	}
 
-	// --dry-run=server sends dry_run: true.
+	// --dry-run=server needs the same confirmation as a real run.
 	r = b.reclaim("", nil, append([]string{a, c, "--reason=" + reason, "--dry-run=server"}, creds...)...)
-	if r.code != 0 || strings.Count(r.stdout, plugin.OutcomeDryRunAccepted) != 2 {
+	if r.code == 0 || !strings.Contains(r.stderr, "stdin is not a terminal; pass --yes") {
+		t.Fatalf("dry run (server) without --yes:\n%s", r)
+	}
+	// It asks the platform first, and sends nothing to one that does not
+	// say it supports dry runs.
+	b.dp.SetCapabilities(deprovisiontest.Response{Body: map[string]any{}})
+	r = b.reclaim("", nil, append([]string{a, c, "--reason=" + reason, "--dry-run=server", "--yes"}, creds...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "refusing a server dry run") || len(b.dp.Requests()) != 0 || b.dp.CapabilityQueries() != 1 {
+		t.Fatalf("dry run (server) without capabilities:\n%s", r)
+	}
+	// --dry-run=server sends dry_run: true, with the dry run's own key.
+	b.dp.SetCapabilities(deprovisiontest.Response{Body: api.Capabilities{DryRun: true}})
+	r = b.reclaim("", nil, append([]string{a, c, "--reason=" + reason, "--dry-run=server", "--yes"}, creds...)...)
+	if r.code != 0 || strings.Count(r.stdout, plugin.OutcomeDryRunOK) != 2 {
 		t.Fatalf("dry run (server):\n%s", r)
 	}
 	got := b.dp.Requests()
@@ -297,7 +345,8 @@ func TestReclaimRefusesAndDryRuns(t *testing.T) {
 		t.Fatalf("--dry-run=server sent %d requests, want 2", len(got))
 	}
 	for _, req := range got {
-		if !req.Body.DryRun || req.Body.ProviderResourceID == "" {
+		ev := req.Body.Evidence
+		if !req.Body.DryRun || req.Body.ProviderResourceID == "" || req.IdempotencyKey != deprovision.RequestID(ev.NamespaceUID, ev.EvidenceDigest, true) {
 			t.Fatalf("dry-run request %+v", req.Body)
 		}
 	}

@@ -1,0 +1,88 @@
+package plugin
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
+)
+
+// Why a target was skipped: nothing was sent for it.
+const (
+	// WhyLive: the fresh check says the token is live.
+	WhyLive = "live"
+	// WhyChanged: the evidence is not the evidence shown at confirmation.
+	WhyChanged = "changed"
+	// WhyNotReclaimable: the exporter does not call it reclaimable now.
+	WhyNotReclaimable = "not_reclaimable"
+	// WhyUnverifiedClaim: the exporter calls it reclaimable, but the claim
+	// fails the plugin's own checks.
+	WhyUnverifiedClaim = "unverified_claim"
+	// WhyConflict: the platform refused it (409).
+	WhyConflict = "conflict"
+)
+
+// claimRules are what the plugin itself requires of a reclaimable verdict
+// before it sends anything, whatever the exporter says: it does not trust
+// the exporter's policy, only its reading of the cluster and the ledger.
+type claimRules struct {
+	// prefix is the tenant namespace prefix (--namespace-prefix).
+	prefix string
+	// types are the resource types the plugin reclaims (--types).
+	types []string
+}
+
+// problem returns why candidate c, the exporter's verdict on namespace ns,
+// fails the plugin's checks, or "" when it passes. Messages name no token.
+func (r claimRules) problem(ns string, c *api.Candidate) string {
+	switch {
+	case c.Namespace != ns:
+		return fmt.Sprintf("the verdict is about another namespace (%d characters long)", len(c.Namespace))
+	case c.Token == "" || ns != r.prefix+c.Token:
+		return fmt.Sprintf("the namespace is not %q followed by the candidate's token", r.prefix)
+	case c.Reason != api.ReasonTerminal:
+		return fmt.Sprintf("reason is %q, not %q", c.Reason, api.ReasonTerminal)
+	case !slices.Contains(r.types, c.ResourceType):
+		return fmt.Sprintf("resource_type %q is not one of --types %s", c.ResourceType, strings.Join(r.types, ","))
+	case c.Terminating:
+		return "the namespace is terminating"
+	case c.NamespaceUID == "":
+		return "no namespace_uid"
+	case c.EvidenceDigest == "":
+		return "no evidence_digest"
+	}
+	return ""
+}
+
+// judgement is the plugin's decision on a fresh verdict: send, or skip
+// with a why and a detail.
+type judgement struct {
+	send   bool
+	why    string
+	detail string
+}
+
+// judge decides on the fresh verdict v for ns, whose evidence digest was
+// shown as shown at confirmation ("" when the target was not listed).
+func (r claimRules) judge(ns, shown string, v exporterclient.Verdict) judgement {
+	if v.Not != nil {
+		if v.Not.Why == api.WhyLive {
+			return judgement{why: WhyLive, detail: "the ledger has a live row for the token"}
+		}
+		return judgement{why: WhyNotReclaimable, detail: "not a candidate now: " + v.Not.Why}
+	}
+	c := v.Candidate
+	switch {
+	case !c.Reclaimable:
+		return judgement{why: WhyNotReclaimable, detail: "not reclaimable now: " + orNone(c.NotReclaimableReason)}
+	case r.problem(ns, c) != "":
+		return judgement{why: WhyUnverifiedClaim, detail: "the exporter calls it reclaimable, but " + r.problem(ns, c)}
+	case shown == "":
+		return judgement{why: WhyChanged, detail: "no evidence was shown at confirmation (the latest sweep did not list it)"}
+	case c.EvidenceDigest != shown:
+		return judgement{why: WhyChanged, detail: "the evidence differs from the one shown at confirmation"}
+	}
+	return judgement{send: true}
+}
