@@ -22,4 +22,3 @@ func TestParseUUID(t *testing.T) {
 		}
 	}
 }
-
