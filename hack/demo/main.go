@@ -227,11 +227,13 @@ func seed(ctx context.Context, admin *kubernetes.Clientset, dsn string) ([]strin
 	for _, st := range []string{"active", "active", "active", "pending", "paused", "suspended"} {
 		add([]string{st}, []string{"postgres", "redis"}, 4)
 	}
-	add([]string{"failed", "deleted"}, []string{"redis"}, 5)        // torn-down redis: redis_namespace
-	add([]string{"expired"}, []string{"postgres"}, 3)               // expired postgres: customer_namespace
-	add(nil, nil, 2)                                                // no row at all
-	add([]string{"paused", "deleted"}, []string{"postgres"}, 2)     // one row still live: not an orphan
-	tenants = append(tenants, tenant{name: prefix + "legacy-7f3a"}) // a token that is not a uuid
+	add([]string{"failed", "deleted"}, []string{"redis"}, 5)              // torn-down redis: redis_namespace
+	add([]string{"expired"}, []string{"postgres"}, 3)                     // expired postgres: customer_namespace
+	add(nil, nil, 2)                                                      // no row at all
+	add([]string{"paused", "deleted"}, []string{"postgres"}, 2)           // one row still live: not an orphan
+	add([]string{"deleted", "provisioning"}, []string{"redis"}, 1)        // a status neither live nor terminal: unknown_status
+	add([]string{"deleted", "deleted"}, []string{"postgres", "redis"}, 1) // a postgres, later a redis: mixed_types
+	tenants = append(tenants, tenant{name: prefix + "legacy-7f3a"})       // a token that is not a uuid
 	tok := uuid.NewString()
 	tenants = append(tenants,
 		tenant{name: prefix + "pool-" + uuid.NewString()[:8]}, // pre-provisioned pool item
