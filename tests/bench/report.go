@@ -115,7 +115,7 @@ func (r *Report) Targets() []Target {
 		check("pure decision: allocations linear in N", b <= 110*a, fmt.Sprintf("%.0f allocs at 1 000, %.0f at 100 000 (×%.1f for ×100 namespaces)", a, b, b/a), "")
 	}
 	ts = append(ts, Target{Name: "`make test` within CI's 90 minutes", Verdict: notMeasured,
-		Note: "not part of this run; the harness's smoke test (internal/bench) runs in `make test`"})
+		Note: "not part of this run; the harness's smoke test (tests/bench) runs in `make test`"})
 	return ts
 }
 
@@ -185,7 +185,7 @@ func (r *Report) Markdown() string {
 		settingsList())
 	w("- **Exporter:** the real binary (`go build ./exporter`, no race detector) with `--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1`, ", o.Interval)
 	w("`ORPHAN_DB_SWEEP_ENABLED=true`, everything else default.\n")
-	w("- **Baseline** (`internal/bench/baseline.go`), the reference platform's sweep, every %s (back to back when a sweep takes longer): ", o.Interval)
+	w("- **Baseline** (`tests/bench/baseline.go`), the reference platform's sweep, every %s (back to back when a sweep takes longer): ", o.Interval)
 	w("list all namespaces; `SELECT DISTINCT token::text FROM resources WHERE status = ANY(live statuses)` into a set; then one `GET` per tenant namespace, ")
 	w("in turn, for its age. It serves `/candidates` and `/metrics` (Go and process collectors) as the exporter does.\n")
 	w("- **Same client for both:** `kube.RESTConfig` (protobuf, 10 s request timeout), client-side rate limiting off (QPS −1) for both; ")

@@ -1,10 +1,10 @@
+//go:build integration
+
 package bench
 
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,29 +27,20 @@ func TestMain(m *testing.M) {
 // test` keeps it working: the real exporter binary and the baseline against
 // a real API server and PostgreSQL, and a complete, sane report.
 func TestHarnessSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane and PostgreSQL and builds the exporter")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	root, err := testenv.RepoRoot()
+	bins, err := testenv.Build()
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "orphans-exporter")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./exporter")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./exporter: %v\n%s", err, out)
 	}
 
 	size := Size{N: 300, M: 3000}
 	const sweeps = 3
 	var progress strings.Builder
 	rep, err := Run(ctx, Options{
-		Sizes: []Size{size}, Sweeps: sweeps, Interval: time.Second, ExporterBinary: bin,
+		Sizes: []Size{size}, Sweeps: sweeps, Interval: time.Second, ExporterBinary: bins.Exporter,
 		Baseline: []string{os.Args[0]}, BaselineEnv: []string{roleEnv + "=baseline"},
-		Workers: 4, Command: "go test ./internal/bench", Progress: &progress,
+		Workers: 4, Command: "go test -tags integration ./tests/bench", Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
@@ -111,7 +102,7 @@ func TestHarnessSmoke(t *testing.T) {
 
 	md := rep.Markdown()
 	for _, want := range []string{
-		"# Benchmarks", "**Command:** `go test ./internal/bench`", "## Settings", "## Summary", "## 300 namespaces, 3 000 rows",
+		"# Benchmarks", "**Command:** `go test -tags integration ./tests/bench`", "## Settings", "## Summary", "## 300 namespaces, 3 000 rows",
 		"| sweep p50 |", "| sweep p95 |", "| ledger query p50 |", "| API requests per steady-state sweep | 0 |",
 		"| RSS after sync and warm-up |", "| `GET /metrics` p99 |", "| `GET /candidates` p99 |", "| time to first successful sweep |",
 		"Both programs reported exactly the fleet's 3 orphans", "## Targets",
@@ -132,52 +123,5 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nprogress:\n%s", md, progress.String())
-	}
-}
-
-func TestParseSizes(t *testing.T) {
-	got, err := ParseSizes("1000x100000, 10_000x1_000_000")
-	if err != nil || len(got) != 2 || got[0] != (Size{1000, 100000}) || got[1] != (Size{10000, 1000000}) {
-		t.Fatalf("ParseSizes = %v, %v", got, err)
-	}
-	for _, bad := range []string{"", "1000", "0x10", "ax1", "10x-1"} {
-		if _, err := ParseSizes(bad); err == nil {
-			t.Errorf("ParseSizes(%q) accepted", bad)
-		}
-	}
-}
-
-func TestFleetLayout(t *testing.T) {
-	f, err := NewFleet(1000, 100_000, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Orphans) != 10 {
-		t.Fatalf("%d orphans in 1000 namespaces, want 10", len(f.Orphans))
-	}
-	seen := map[string]bool{}
-	for _, tok := range f.Tokens {
-		if seen[tok] || len(tok) != 36 || tok[14] != '4' {
-			t.Fatalf("token %q: duplicate or not a v4 uuid", tok)
-		}
-		seen[tok] = true
-	}
-	if _, err := NewFleet(1000, 1000, 7); err == nil {
-		t.Fatal("a ledger smaller than the namespaces' own rows was accepted")
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
-	for _, tc := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 5}, {0.95, 10}, {0.99, 10}, {0.1, 1}, {1, 10}} {
-		if got := percentile(ds, tc.q); got != tc.want {
-			t.Errorf("percentile(%v) = %v, want %v", tc.q, got, tc.want)
-		}
-	}
-	if percentile(nil, 0.5) != 0 {
-		t.Error("percentile of nothing")
 	}
 }

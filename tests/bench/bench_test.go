@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseSizes(t *testing.T) {
+	got, err := ParseSizes("1000x100000, 10_000x1_000_000")
+	if err != nil || len(got) != 2 || got[0] != (Size{1000, 100000}) || got[1] != (Size{10000, 1000000}) {
+		t.Fatalf("ParseSizes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "1000", "0x10", "ax1", "10x-1"} {
+		if _, err := ParseSizes(bad); err == nil {
+			t.Errorf("ParseSizes(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFleetLayout(t *testing.T) {
+	f, err := NewFleet(1000, 100_000, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Orphans) != 10 {
+		t.Fatalf("%d orphans in 1000 namespaces, want 10", len(f.Orphans))
+	}
+	seen := map[string]bool{}
+	for _, tok := range f.Tokens {
+		if seen[tok] || len(tok) != 36 || tok[14] != '4' {
+			t.Fatalf("token %q: duplicate or not a v4 uuid", tok)
+		}
+		seen[tok] = true
+	}
+	if _, err := NewFleet(1000, 1000, 7); err == nil {
+		t.Fatal("a ledger smaller than the namespaces' own rows was accepted")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 5}, {0.95, 10}, {0.99, 10}, {0.1, 1}, {1, 10}} {
+		if got := percentile(ds, tc.q); got != tc.want {
+			t.Errorf("percentile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("percentile of nothing")
+	}
+}
