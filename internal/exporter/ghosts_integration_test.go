@@ -43,6 +43,15 @@ func ghostLedger(t *testing.T, rows []testenv.Row, extra ...string) string {
 	return dsn
 }
 
+// oldLive is one active row of the given type per token, two hours old.
+func oldLive(typ string, tokens ...string) []testenv.Row {
+	rows := make([]testenv.Row, len(tokens))
+	for i, tok := range tokens {
+		rows[i] = testenv.Row{Token: tok, Status: "active", ResourceType: typ, CreatedAt: time.Now().Add(-2 * time.Hour)}
+	}
+	return rows
+}
+
 // startGhosts runs an exporter on dsn with namespace prefix gp, ghost sweeps
 // an hour apart (tests run them), and waits for its first ghost sweep.
 func startGhosts(t *testing.T, user, dsn, gp string, args ...string) *running {
@@ -215,13 +224,7 @@ func TestGhostsFilteredLedger(t *testing.T) {
 		bOtherType = "6a050000-0000-4000-8000-0000000000b3"
 		bNoCluster = "6a050000-0000-4000-8000-0000000000b4"
 	)
-	old := time.Now().Add(-2 * time.Hour)
-	dsn := ghostLedger(t, []testenv.Row{
-		{Token: bHere, Status: "active", ResourceType: "redis", CreatedAt: old},
-		{Token: bThere, Status: "active", ResourceType: "redis", CreatedAt: old},
-		{Token: bOtherType, Status: "active", ResourceType: "postgres", CreatedAt: old},
-		{Token: bNoCluster, Status: "active", ResourceType: "redis", CreatedAt: old},
-	},
+	dsn := ghostLedger(t, append(oldLive("redis", bHere, bThere, bNoCluster), oldLive("postgres", bOtherType)...),
 		`ALTER TABLE resources ADD COLUMN "Cluster" text`,
 		fmt.Sprintf(`UPDATE resources SET "Cluster" = CASE token WHEN '%s' THEN 'us-1' ELSE 'eu-1' END WHERE token <> '%s'`, bThere, bNoCluster),
 	)
@@ -241,12 +244,7 @@ func TestGhostsSelectorConfirmsByGet(t *testing.T) {
 		eNone       = "6a050000-0000-4000-8000-0000000000e2"
 		eSelected   = "6a050000-0000-4000-8000-0000000000e3"
 	)
-	old := time.Now().Add(-2 * time.Hour)
-	dsn := ghostLedger(t, []testenv.Row{
-		{Token: eUnlabelled, Status: "active", ResourceType: "redis", CreatedAt: old},
-		{Token: eNone, Status: "active", ResourceType: "redis", CreatedAt: old},
-		{Token: eSelected, Status: "active", ResourceType: "redis", CreatedAt: old},
-	})
+	dsn := ghostLedger(t, oldLive("redis", eUnlabelled, eNone, eSelected))
 	if _, err := createNamespace(ctx, gp+eUnlabelled, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +263,7 @@ func TestGhostsLedgerOutage(t *testing.T) {
 	ctx := context.Background()
 	const gp = "ghost-c-"
 	const cGhost = "6a050000-0000-4000-8000-0000000000c1"
-	dsn := ghostLedger(t, []testenv.Row{{Token: cGhost, Status: "active", ResourceType: "redis", CreatedAt: time.Now().Add(-2 * time.Hour)}})
+	dsn := ghostLedger(t, oldLive("redis", cGhost))
 	r := startGhosts(t, "exporter-ghosts-outage", dsn, gp)
 	if got := ghostTokens(r.ghostDoc(t)); len(got) != 1 {
 		t.Fatalf("before the outage: %v", got)
@@ -322,12 +320,11 @@ func TestGhostsLedgerOutage(t *testing.T) {
 
 func TestGhostsGuardOnEmptyCache(t *testing.T) {
 	const gp = "ghost-d-"
-	var rows []testenv.Row
+	var tokens []string
 	for i := range 25 {
-		rows = append(rows, testenv.Row{Token: fmt.Sprintf("6a050000-0000-4000-8000-0000000d%04d", i), Status: "active",
-			ResourceType: "redis", CreatedAt: time.Now().Add(-2 * time.Hour)})
+		tokens = append(tokens, fmt.Sprintf("6a050000-0000-4000-8000-0000000d%04d", i))
 	}
-	dsn := ghostLedger(t, rows)
+	dsn := ghostLedger(t, oldLive("redis", tokens...))
 	// No namespace has the prefix: to the exporter the cluster is empty. The
 	// guard is the default one.
 	r := startGhosts(t, "exporter-ghosts-guard", dsn, gp, "--sweep.max-candidate-fraction=0.5")
