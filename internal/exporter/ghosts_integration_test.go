@@ -260,7 +260,6 @@ func TestGhostsSelectorConfirmsByGet(t *testing.T) {
 }
 
 func TestGhostsLedgerOutage(t *testing.T) {
-	ctx := context.Background()
 	const gp = "ghost-c-"
 	const cGhost = "6a050000-0000-4000-8000-0000000000c1"
 	dsn := ghostLedger(t, oldLive("redis", cGhost))
@@ -273,15 +272,7 @@ func TestGhostsLedgerOutage(t *testing.T) {
 		t.Fatalf("/candidates before the outage: %d", code)
 	}
 
-	if err := pg.Halt(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = pg.Start(ctx)
-		}
-	})
+	restart := haltLedger(t)
 	r.ghostSweep()
 	var e api.Error
 	if code := r.getJSON(t, "/ghosts", &e); code != http.StatusServiceUnavailable || !strings.Contains(e.Error, StageLedger) {
@@ -304,13 +295,10 @@ func TestGhostsLedgerOutage(t *testing.T) {
 		t.Errorf("sweep up = %v after a failed ghost sweep", v)
 	}
 
-	if err := pg.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(wctx, func() (bool, error) { r.ghostSweep(); return r.ghosts.Latest().OK, nil }); err != nil {
+	if err := testenv.WaitFor(ctx, func() (bool, error) { r.ghostSweep(); return r.ghosts.Latest().OK, nil }); err != nil {
 		t.Fatalf("no successful ghost sweep after the ledger came back: %v (%s)", err, r.ghosts.Latest().Err)
 	}
 	if doc := r.ghostDoc(t); len(doc.Ghosts) != 1 || doc.Ghosts[0].ConsecutiveSweeps != 1 {

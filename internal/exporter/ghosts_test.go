@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,19 +271,8 @@ instant_orphan_db_sweep_oldest_ghost_age_seconds{kind="customer_namespace"} 5400
 instant_orphan_db_sweep_oldest_ghost_age_seconds{kind="redis_namespace"} 172800
 `
 
-const failedGhostsText = `
-# HELP instant_orphan_db_sweep_ghosts_current Tokens with a live ledger row past --ghosts.grace and no namespace, in the latest ghost sweep; 0 when it failed or ghosts are off.
-# TYPE instant_orphan_db_sweep_ghosts_current gauge
-instant_orphan_db_sweep_ghosts_current{kind="customer_namespace"} 0
-instant_orphan_db_sweep_ghosts_current{kind="redis_namespace"} 0
-# HELP instant_orphan_db_sweep_ghosts_up 1 when the latest ghost sweep succeeded, 0 when it failed, none has completed or ghosts are off.
-# TYPE instant_orphan_db_sweep_ghosts_up gauge
-instant_orphan_db_sweep_ghosts_up 0
-# HELP instant_orphan_db_sweep_oldest_ghost_age_seconds Age of the oldest ghost's live row (since its created column) in the latest ghost sweep; 0 when there is none.
-# TYPE instant_orphan_db_sweep_oldest_ghost_age_seconds gauge
-instant_orphan_db_sweep_oldest_ghost_age_seconds{kind="customer_namespace"} 0
-instant_orphan_db_sweep_oldest_ghost_age_seconds{kind="redis_namespace"} 0
-`
+// A failed ghost sweep reports every ghost series as 0.
+var failedGhostsText = regexp.MustCompile(`(?m) [0-9]+$`).ReplaceAllString(goldenGhostsText, " 0")
 
 func goldenGhostSnapshot() *GhostSnapshot {
 	gen := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
