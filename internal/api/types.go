@@ -143,3 +143,34 @@ type Error struct {
 	// Enabled is set when the error is that the sweep is disabled.
 	Enabled *bool `json:"enabled,omitempty"`
 }
+
+// Ghost is a token with a live ledger row past the ghost grace and no
+// namespace in the cluster. Nothing ever acts on a ghost.
+type Ghost struct {
+	Token       string `json:"token"`
+	TokenMasked string `json:"token_masked"`
+	// Namespace is the name the token's namespace would have.
+	Namespace string `json:"namespace"`
+	// ResourceType, Status and RowCreatedAt come from the token's oldest live row.
+	ResourceType string    `json:"resource_type"`
+	Status       string    `json:"status"`
+	RowCreatedAt time.Time `json:"row_created_at"`
+	FirstSeenAt  time.Time `json:"first_seen_at"`
+	// ConsecutiveSweeps counts consecutive successful ghost sweeps that saw it.
+	ConsecutiveSweeps int `json:"consecutive_sweeps"`
+}
+
+// GhostSweep describes the ghost sweep a /ghosts document came from.
+type GhostSweep struct {
+	OK              bool    `json:"ok"`
+	Error           string  `json:"error"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// Ghosts is the body of GET /ghosts.
+type Ghosts struct {
+	GeneratedAt time.Time  `json:"generated_at"`
+	Enabled     bool       `json:"enabled"`
+	Sweep       GhostSweep `json:"sweep"`
+	Ghosts      []Ghost    `json:"ghosts"`
+}

@@ -72,6 +72,8 @@ type Options struct {
 	ReclaimTypes          string
 	ReclaimMinEvidenceAge time.Duration
 
+	Ghosts GhostOptions
+
 	// Set when the user gave the flag; unset timeouts follow the interval.
 	sweepTimeoutSet, queryTimeoutSet bool
 
@@ -116,6 +118,8 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("reclaim.types", "Comma-separated proven resource types that may be reclaimed.").Default("redis").StringVar(&o.ReclaimTypes)
 	app.Flag("reclaim.min-evidence-age", "How long the evidence of a candidate must have held before it may be reclaimed; 0 for no minimum.").Default("24h").SetValue(durationValue("reclaim.min-evidence-age", &o.ReclaimMinEvidenceAge))
 
+	o.Ghosts.addFlags(app)
+
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
 	app.Flag("kubernetes.timeout", "Deadline of one Kubernetes API request (watches excepted).").Default("10s").SetValue(durationValue("kubernetes.timeout", &o.KubeTimeout))
@@ -128,6 +132,7 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 var computedDefaults = map[string]string{
 	"sweep.timeout":        "min(10s, --sweep.interval)",
 	"ledger.query-timeout": "min(5s, --sweep.timeout)",
+	"ghosts.timeout":       "min(60s, --ghosts.interval)",
 }
 
 // Config is a validated configuration. Only Options.Validate makes one.
@@ -150,6 +155,7 @@ type Config struct {
 	Ledger           ledger.Config
 	FreshLedger      ledger.Config
 	MaxReplicaLag    time.Duration
+	Ghosts           GhostConfig
 	MetricsNamespace string
 	Kube             kube.ClientOptions
 
@@ -182,8 +188,8 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c := Config{Web: o.Web, TelemetryPath: o.TelemetryPath, MetricsNamespace: o.MetricsNamespace, Selector: o.NamespaceSelector}
 
 	if !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" || strings.HasPrefix(o.TelemetryPath, "/candidates") ||
-		o.TelemetryPath == "/healthz" || o.TelemetryPath == "/readyz" {
-		return bad("web.telemetry-path", "%q: want an absolute path other than /, /candidates, /healthz and /readyz", o.TelemetryPath)
+		o.TelemetryPath == "/ghosts" || o.TelemetryPath == "/healthz" || o.TelemetryPath == "/readyz" {
+		return bad("web.telemetry-path", "%q: want an absolute path other than /, /candidates, /ghosts, /healthz and /readyz", o.TelemetryPath)
 	}
 	if o.SweepInterval < time.Second {
 		return bad("sweep.interval", "%s: must be at least 1s", o.SweepInterval)
@@ -271,6 +277,9 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if o.KubeQPS > 0 && o.KubeBurst < 1 {
 		return bad("kubernetes.burst", "%d: must be at least 1", o.KubeBurst)
 	}
+	if err := o.Ghosts.validate(); err != nil {
+		return Config{}, err
+	}
 
 	var destructive bool
 	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
@@ -343,6 +352,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c.MaxReplicaLag = o.LedgerMaxReplicaLag
 	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
 		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
+	c.Ghosts = o.Ghosts.config(c)
 	return c, nil
 }
 

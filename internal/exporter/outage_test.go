@@ -57,8 +57,28 @@ func waitRecovered(t *testing.T, r *running, timeout time.Duration) {
 	}
 }
 
+// haltLedger stops PostgreSQL until restart starts it again, or the test ends.
+func haltLedger(t *testing.T) (restart func()) {
+	t.Helper()
+	if err := pg.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = pg.Start(context.Background())
+		}
+	})
+	return func() {
+		t.Helper()
+		if err := pg.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		restarted = true
+	}
+}
+
 func TestLedgerOutage(t *testing.T) {
-	ctx := context.Background()
 	r := start(t, testConfig(t, exporterUser(t, "exporter-pg-outage"), enabledEnv()))
 	if !r.Sweeper().Latest().OK {
 		t.Fatalf("first sweep failed: %s", r.Sweeper().Latest().Err)
@@ -67,15 +87,7 @@ func TestLedgerOutage(t *testing.T) {
 	last := r.metric(t, "instant_orphan_db_sweep_last_success_timestamp_seconds")
 	kubeBefore := r.metric(t, "instant_orphan_db_sweep_errors_total", "stage", StageKubernetes)
 
-	if err := pg.Halt(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = pg.Start(ctx)
-		}
-	})
+	restart := haltLedger(t)
 	r.sweep()
 	assertFailedSweep(t, r, StageLedger, before, last)
 	if v := r.metric(t, "instant_orphan_db_sweep_errors_total", "stage", StageKubernetes); v != kubeBefore {
@@ -87,10 +99,7 @@ func TestLedgerOutage(t *testing.T) {
 		t.Errorf("fresh check with the ledger down: %d %+v", code, e)
 	}
 
-	if err := pg.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	waitRecovered(t, r, 30*time.Second)
 	// Streaks restarted after the failure: confirmations are earned again.
 	for _, c := range r.Sweeper().Latest().Candidates {

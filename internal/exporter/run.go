@@ -40,6 +40,10 @@ type Exporter struct {
 	namespaces  *kube.Namespaces
 	ledger      *ledger.Ledger
 	freshLedger *ledger.Ledger
+	ghosts      *GhostSweeper
+	ghostLedger *ledger.Ghosts
+	// ghostSource is what the ghost sweeper reads; nil when ghosts are off.
+	ghostSource GhostLedger
 	reg         *prometheus.Registry
 	handler     http.Handler
 }
@@ -68,6 +72,13 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 			e.Close()
 			return nil, err
 		}
+		if cfg.Ghosts.Enabled {
+			if e.ghostLedger, err = ledger.OpenGhosts(cfg.Ghosts.Ledger); err != nil {
+				e.Close()
+				return nil, err
+			}
+			e.ghostSource = e.ghostLedger
+		}
 		ns, led, fresh = e.namespaces, e.ledger, e.freshLedger
 	}
 	return e.wire(ns, led, fresh, time.Now)
@@ -79,6 +90,13 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 	m := newMetrics(cfg.MetricsNamespace, func() *Snapshot { return e.sweeper.Latest() }, cfg.Interval.Seconds())
 	e.sweeper = newSweeper(cfg, e.log, ns, led, m, now)
 	e.server = newServer(cfg, e.log, e.sweeper, ns, fresh, now)
+	var ghostSource GhostLedger = disabledSource{}
+	if e.ghostSource != nil {
+		ghostSource = e.ghostSource
+	}
+	gm := newGhostMetrics(cfg.MetricsNamespace, func() *GhostSnapshot { return e.ghosts.Latest() })
+	e.ghosts = newGhostSweeper(cfg, e.log, ns, ghostSource, gm, now)
+	e.server.ghosts = e.ghosts
 	e.reg = prometheus.NewRegistry()
 	e.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -88,6 +106,10 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 	if err := m.register(e.reg); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := gm.register(e.reg); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("register ghost metrics: %w", err)
 	}
 	mux, err := newMux(cfg, e.server, e.reg, e.log)
 	if err != nil {
@@ -104,6 +126,9 @@ func (e *Exporter) Close() {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if e.ghostLedger != nil {
+		e.ghostLedger.Close()
 	}
 }
 
@@ -152,6 +177,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	if e.namespaces != nil {
 		wg.Go(func() { e.namespaces.Run(runCtx) })
 		wg.Go(func() { e.sweeper.Run(runCtx) })
+		wg.Go(func() { e.ghosts.Run(runCtx) })
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, cfg.Web, log) }()
@@ -186,6 +212,7 @@ func newMux(cfg Config, srv *Server, reg *prometheus.Registry, log *slog.Logger)
 	})))
 	mux.HandleFunc("GET /candidates", srv.candidates)
 	mux.HandleFunc("GET /candidates/{namespace}", srv.candidate)
+	mux.HandleFunc("GET /ghosts", srv.ghostsDoc)
 	mux.HandleFunc("GET /healthz", srv.healthz)
 	mux.HandleFunc("GET /readyz", srv.readyz)
 	landing, err := web.NewLandingPage(web.LandingConfig{
@@ -195,6 +222,7 @@ func newMux(cfg Config, srv *Server, reg *prometheus.Registry, log *slog.Logger)
 		Links: []web.LandingLinks{
 			{Address: cfg.TelemetryPath, Text: "Metrics"},
 			{Address: "/candidates", Text: "Candidates (JSON)"},
+			{Address: "/ghosts", Text: "Ghosts: live ledger rows without a namespace (JSON)"},
 			{Address: "/healthz", Text: "Health"},
 			{Address: "/readyz", Text: "Readiness"},
 		},

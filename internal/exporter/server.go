@@ -28,6 +28,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	sweeper *Sweeper
+	ghosts  *GhostSweeper
 	ns      NamespaceSource
 	fresh   FreshLedger
 	now     func() time.Time

@@ -83,34 +83,12 @@ func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSour
 // Latest returns the current snapshot.
 func (s *Sweeper) Latest() *Snapshot { return s.latest.Load() }
 
-// Run sweeps every interval until ctx ends. It waits up to one interval for
-// the namespace cache to sync before the first sweep, so a normal start does
-// not begin with a failure.
+// Run sweeps every interval until ctx ends.
 func (s *Sweeper) Run(ctx context.Context) {
 	if !s.cfg.Enabled {
 		return
 	}
-	syncCtx, cancel := context.WithTimeout(ctx, s.cfg.Interval)
-	for !s.ns.Synced() && syncCtx.Err() == nil {
-		select {
-		case <-syncCtx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	cancel()
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		s.SweepOnce(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	every(ctx, s.ns, s.cfg.Interval, s.SweepOnce)
 }
 
 // SweepOnce runs one sweep and publishes its snapshot.

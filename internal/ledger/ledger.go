@@ -53,24 +53,55 @@ type Ledger struct {
 // the first Lookup does, so an exporter with the sweep disabled never touches
 // the database.
 func Open(cfg Config) (*Ledger, error) {
+	if cfg.MaxConns < 1 {
+		cfg.MaxConns = 2
+	}
+	pcfg, table, err := sessionConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// A sweep asks about a few thousand tokens of a table of millions. Costed
+	// for disk reads, that fraction makes the planner scan the whole table,
+	// so the query slows as the ledger grows and not as the fleet does. The
+	// session only ever runs this lookup: with the token column indexed,
+	// this makes it the index.
+	pcfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger pool: %w", err)
+	}
+	id := func(c string) string { return pgx.Identifier{c}.Sanitize() }
+	tok, st, ty, cr := id(cfg.TokenColumn), id(cfg.StatusColumn), id(cfg.TypeColumn), id(cfg.CreatedColumn)
+	extra, extraTime := "NULL::text", "NULL::timestamptz"
+	if cfg.TerminatedAtColumn != "" {
+		extra, extraTime = id(cfg.TerminatedAtColumn)+"::text", id(cfg.TerminatedAtColumn)+"::timestamptz"
+	}
+	// Every row as stored: the sweep classifies statuses, proves types and
+	// digests the rows, so nothing is folded or coalesced here.
+	q := fmt.Sprintf(`SELECT %s, %s::timestamptz, %s::text, %s::text, %s, %s
+FROM %s
+WHERE %s = ANY($1)`, tok, cr, st, ty, extra, extraTime, table.Sanitize(), tok)
+	return &Ledger{cfg: cfg, pool: pool, query: q}, nil
+}
+
+// sessionConfig checks the table and column names and returns the pool
+// configuration of a read-only session with cfg's deadlines, and the table.
+func sessionConfig(cfg Config) (*pgxpool.Config, pgx.Identifier, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("ledger DSN: %w", err)
+		return nil, nil, fmt.Errorf("ledger DSN: %w", err)
 	}
 	table, err := parseQualified(cfg.Table)
 	if err != nil {
-		return nil, fmt.Errorf("ledger table: %w", err)
+		return nil, nil, fmt.Errorf("ledger table: %w", err)
 	}
 	for name, col := range map[string]string{"token": cfg.TokenColumn, "status": cfg.StatusColumn, "type": cfg.TypeColumn, "created": cfg.CreatedColumn} {
 		if col == "" {
-			return nil, fmt.Errorf("ledger %s column: empty name", name)
+			return nil, nil, fmt.Errorf("ledger %s column: empty name", name)
 		}
 	}
 	if cfg.QueryTimeout <= 0 {
-		return nil, errors.New("ledger query timeout must be positive")
-	}
-	if cfg.MaxConns < 1 {
-		cfg.MaxConns = 2
+		return nil, nil, errors.New("ledger query timeout must be positive")
 	}
 	pcfg.MaxConns = cfg.MaxConns
 	pcfg.MinConns = 0
@@ -91,31 +122,10 @@ func Open(cfg Config) (*Ledger, error) {
 	rp["TimeZone"] = "UTC"
 	rp["DateStyle"] = "ISO, YMD"
 	rp["IntervalStyle"] = "iso_8601"
-	// A sweep asks about a few thousand tokens of a table of millions. Costed
-	// for disk reads, that fraction makes the planner scan the whole table,
-	// so the query slows as the ledger grows and not as the fleet does. The
-	// session only ever runs this lookup: with the token column indexed,
-	// this makes it the index.
-	rp["enable_seqscan"] = "off"
 	if cfg.ApplicationName != "" {
 		rp["application_name"] = cfg.ApplicationName
 	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("ledger pool: %w", err)
-	}
-	id := func(c string) string { return pgx.Identifier{c}.Sanitize() }
-	tok, st, ty, cr := id(cfg.TokenColumn), id(cfg.StatusColumn), id(cfg.TypeColumn), id(cfg.CreatedColumn)
-	extra, extraTime := "NULL::text", "NULL::timestamptz"
-	if cfg.TerminatedAtColumn != "" {
-		extra, extraTime = id(cfg.TerminatedAtColumn)+"::text", id(cfg.TerminatedAtColumn)+"::timestamptz"
-	}
-	// Every row as stored: the sweep classifies statuses, proves types and
-	// digests the rows, so nothing is folded or coalesced here.
-	q := fmt.Sprintf(`SELECT %s, %s::timestamptz, %s::text, %s::text, %s, %s
-FROM %s
-WHERE %s = ANY($1)`, tok, cr, st, ty, extra, extraTime, table.Sanitize(), tok)
-	return &Ledger{cfg: cfg, pool: pool, query: q}, nil
+	return pcfg, table, nil
 }
 
 // Close releases the pool.

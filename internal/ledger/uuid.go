@@ -49,6 +49,11 @@ func parseUUID(s string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return formatUUID(b), true
+}
+
+// formatUUID spells a uuid as the server prints it.
+func formatUUID(b [16]byte) string {
 	const digits = "0123456789abcdef"
 	out := make([]byte, 0, 36)
 	for i, v := range b {
@@ -57,5 +62,5 @@ func parseUUID(s string) (string, bool) {
 		}
 		out = append(out, digits[v>>4], digits[v&0xf])
 	}
-	return string(out), true
+	return string(out)
 }

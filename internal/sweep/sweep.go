@@ -560,10 +560,7 @@ func (p Policy) reclaimable(c Candidate, ev evidence, now time.Time) (bool, stri
 }
 
 func (p Policy) plausible(candidates, pastGrace int) error {
-	if p.MaxCandidateFraction <= 0 || p.MaxCandidateFraction >= 1 || pastGrace < p.GuardMinNamespaces || pastGrace == 0 {
-		return nil
-	}
-	if frac := float64(candidates) / float64(pastGrace); frac > p.MaxCandidateFraction {
+	if frac, over := overFraction(candidates, pastGrace, p.MaxCandidateFraction, p.GuardMinNamespaces); over {
 		return fmt.Errorf("%w: %d of %d namespaces past grace (%.0f%%) look orphaned, above the limit of %.0f%%; "+
 			"check the ledger DSN, table and columns (--sweep.max-candidate-fraction)",
 			ErrImplausible, candidates, pastGrace, frac*100, p.MaxCandidateFraction*100)
