@@ -271,6 +271,31 @@ func (c *Client) Candidates(ctx context.Context) (*api.Candidates, error) {
 	return &doc, nil
 }
 
+// Ghosts returns the exporter's latest ghost sweep: live ledger rows whose
+// namespace is missing. A failed or missing ghost sweep is an error matching
+// ErrSweepFailed, never an empty list.
+func (c *Client) Ghosts(ctx context.Context) (*api.Ghosts, error) {
+	code, body, err := c.get(ctx, "/ghosts")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, c.errorFor(code, body)
+	}
+	var doc api.Ghosts
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("decode /ghosts from %s: %w", c.via, err)
+	}
+	if doc.Enabled && !doc.Sweep.OK {
+		msg := doc.Sweep.Error
+		if msg == "" {
+			msg = "the exporter reports its ghost sweep not ok"
+		}
+		return nil, &Error{StatusCode: http.StatusServiceUnavailable, Message: msg, Via: c.via}
+	}
+	return &doc, nil
+}
+
 // Verdict is the exporter's fresh answer for one namespace: exactly one of
 // Candidate and Not is set.
 type Verdict struct {
