@@ -91,6 +91,8 @@ type exporterOptions struct {
 	webConfig      string
 	client         *http.Client
 	user, password string
+	// args are more flags for the exporter.
+	args []string
 }
 
 // exporter is a running orphans-exporter subprocess.
@@ -129,6 +131,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 		// Evidence must otherwise be a day old before it is reclaimable.
 		args = append(args, "--reclaim.min-evidence-age=0s")
 	}
+	args = append(args, o.args...)
 	scheme := "http"
 	if o.webConfig != "" {
 		args = append(args, "--web.config.file="+o.webConfig)
