@@ -157,3 +157,13 @@ func (o *RootOptions) currentCluster(ctx context.Context, cs kubernetes.Interfac
 	}
 	return c, nil
 }
+
+// PlanDigestOf returns the digest of a plan given as a decoded JSON
+// object without its digest, for tools that write or check plans.
+func PlanDigestOf(plan map[string]any) (string, error) {
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return "", err
+	}
+	return rawPlanDigest(raw)
+}

@@ -607,10 +607,13 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 	if v.Candidate != nil && v.Candidate.NamespaceUID != "" && v.Candidate.Token != "" {
 		out.uid, out.token = v.Candidate.NamespaceUID, v.Candidate.Token
 	}
+	// A plan's item whose evidence moved on is "changed", whatever else
+	// the fresh verdict says: the plan approved other evidence.
+	if tg.planned != nil && v.Candidate != nil && v.Candidate.EvidenceDigest != tg.planned.EvidenceDigest {
+		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyChanged, "the evidence differs from the plan's"
+		return out, ""
+	}
 	if j := o.rules.judge(ns, tg.shownDigest(), v); !j.send {
-		if tg.planned != nil && j.why == WhyChanged {
-			j.detail = "the evidence differs from the plan's"
-		}
 		out.Result, out.Why, out.Detail = OutcomeSkipped, j.why, j.detail
 		return out, ""
 	}
