@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ func TestDocsFollowTheFlags(t *testing.T) {
 		for _, fs := range []*pflag.FlagSet{c.LocalFlags(), c.PersistentFlags()} {
 			fs.VisitAll(func(f *pflag.Flag) {
 				known["--"+f.Name] = true
-				if c.Name() == "list" || c.Name() == "reclaim" {
+				if c.Name() == "list" || c.Name() == "reclaim" || c.Name() == "plan" || c.Name() == "show" {
 					ours["--"+f.Name] = true
 				}
 			})
@@ -61,6 +62,28 @@ func TestDocsFollowTheFlags(t *testing.T) {
 	for f := range documented {
 		if !known[f] {
 			t.Errorf("docs/plugin.md names %s, which no command has", f)
+		}
+	}
+
+	// Every command line of the walkthroughs names a real command and,
+	// when it is ours, flags that command has.
+	for _, m := range regexp.MustCompile("kubectl orphans ([^\\n|>#`]*)").FindAllStringSubmatch(doc, -1) {
+		words := strings.Fields(strings.Trim(m[1], "`"))
+		sub, rest, err := cmd.Find(words)
+		if err != nil || sub == cmd {
+			if len(words) > 0 && !strings.HasPrefix(words[0], "-") && !strings.HasPrefix(words[0], "…") {
+				t.Errorf("docs/plugin.md runs %q: no such command", "kubectl orphans "+m[1])
+			}
+			continue
+		}
+		for _, w := range rest {
+			if !strings.HasPrefix(w, "--") {
+				continue
+			}
+			name := strings.SplitN(strings.TrimPrefix(w, "--"), "=", 2)[0]
+			if sub.Flags().Lookup(name) == nil && sub.InheritedFlags().Lookup(name) == nil {
+				t.Errorf("docs/plugin.md runs %q: %s has no flag --%s", "kubectl orphans "+m[1], sub.CommandPath(), name)
+			}
 		}
 	}
 }

@@ -82,11 +82,17 @@ type ReclaimOptions struct {
 	DeprovisionTokenFile string
 	DeprovisionCAFile    string
 	DeprovisionTimeout   time.Duration
+	PlanFile             string
+	AllowSelfApproval    bool
 
 	namespaces []string
-	secret     deprovision.Secret
-	isTerminal func() bool
-	now        func() time.Time
+	// plan is the plan of a --plan run.
+	plan *loadedPlan
+	// selfApproved: the caller runs their own plan with --allow-self-approval.
+	selfApproved bool
+	secret       deprovision.Secret
+	isTerminal   func() bool
+	now          func() time.Time
 
 	// Built once by Complete.
 	exporter    *exporterclient.Client
@@ -114,27 +120,39 @@ type Outcome struct {
 	Attempts  int    `json:"attempts,omitempty"`
 	// Request is the body sent (or, with --dry-run=client, that would be).
 	Request *api.DeprovisionRequest `json:"request,omitempty"`
+
+	// uid and token name the namespace in its Event, when known.
+	uid, token string
 }
 
 // ReclaimReport is the -o json|yaml output of reclaim.
 type ReclaimReport struct {
-	Context  string    `json:"context"`
-	Actor    string    `json:"actor"`
-	Endpoint string    `json:"endpoint,omitempty"`
-	Reason   string    `json:"reason"`
-	DryRun   string    `json:"dry_run"`
-	Outcomes []Outcome `json:"outcomes"`
+	Context  string `json:"context"`
+	Actor    string `json:"actor"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Reason   string `json:"reason"`
+	DryRun   string `json:"dry_run"`
+	// PlanDigest and PlanAuthor are set for a --plan run.
+	PlanDigest   string    `json:"plan_digest,omitempty"`
+	PlanAuthor   string    `json:"plan_author,omitempty"`
+	SelfApproved bool      `json:"self_approved,omitempty"`
+	Outcomes     []Outcome `json:"outcomes"`
 }
 
 type target struct {
 	namespace string
 	// listed is the candidate as the latest sweep listed it, if it did.
 	listed *api.Candidate
+	// planned is the item of a --plan run.
+	planned *api.PlanItem
 }
 
 // shownDigest is the evidence digest the operator was shown for the
 // target, "" when it was not listed.
 func (t target) shownDigest() string {
+	if t.planned != nil {
+		return t.planned.EvidenceDigest
+	}
 	if t.listed == nil {
 		return ""
 	}
@@ -148,7 +166,7 @@ func NewCmdReclaim(root *RootOptions) *cobra.Command {
 		NamespacePrefix: defaultPrefix, Types: []string{"redis"},
 	}
 	cmd := &cobra.Command{
-		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT [flags]",
+		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT | --plan FILE [flags]",
 		Short: "Reclaim orphaned namespaces through the platform's audited deprovision API",
 		Long: `Reclaim orphaned namespaces through the platform's audited deprovision API.
 
@@ -168,6 +186,19 @@ verified certificate (or on a loopback address), and so must the deprovision API
 It shows the targets and asks you to type the current kube context's name; without
 a terminal it needs --yes. --max caps one run. --dry-run=server asks the same way,
 and first makes sure the platform supports dry runs.
+
+With --plan FILE it runs a plan written by "kubectl orphans plan": it refuses,
+sending nothing, a plan whose digest does not match, that has expired, that is
+for another cluster (the kube-system namespace's UID), or that you wrote
+(--allow-self-approval overrides, and says so in every request). It reclaims only
+the plan's items whose fresh evidence digest is still the plan's (others are
+skipped as changed), and every other check applies too. --reason defaults to the
+plan's.
+
+After each outcome (except with --dry-run=client) it records an Event about the
+Namespace in namespace default: OrphanReclaimRequested, OrphanReclaimSkipped or
+OrphanReclaimFailed, with your username, the masked token and the audit id. A
+failed Event write is a warning; it changes no outcome.
 
 Outcomes: reclaimed, dry-run-ok, skipped (live, changed, not_reclaimable,
 unverified_claim, conflict), failed, uncertain. A 5xx or a request without an
@@ -200,6 +231,8 @@ was not attempted.`,
 	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
 	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
 	f.DurationVar(&o.DeprovisionTimeout, "deprovision-timeout", o.DeprovisionTimeout, "Deadline of each deprovision attempt.")
+	f.StringVar(&o.PlanFile, "plan", o.PlanFile, `Run this plan (from "kubectl orphans plan"), someone else's.`)
+	f.BoolVar(&o.AllowSelfApproval, "allow-self-approval", o.AllowSelfApproval, "Run a plan you wrote yourself; recorded in every request as self_approved.")
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{DryRunNone, DryRunClient, DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -214,6 +247,21 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	for _, a := range args {
 		if !slices.Contains(o.namespaces, a) {
 			o.namespaces = append(o.namespaces, a)
+		}
+	}
+	o.plan = nil
+	if o.PlanFile != "" {
+		raw, err := os.ReadFile(o.PlanFile)
+		if err != nil {
+			return fmt.Errorf("refusing to reclaim: read plan: %w", err)
+		}
+		lp, err := parsePlan(raw)
+		if err != nil {
+			return fmt.Errorf("refusing to reclaim: %s: %w; nothing was sent", o.PlanFile, err)
+		}
+		o.plan = &lp
+		if o.Reason == "" {
+			o.Reason = strings.TrimSpace(lp.OperatorReason)
 		}
 	}
 	if o.DeprovisionURL == "" {
@@ -294,10 +342,16 @@ func (o *ReclaimOptions) Validate() error {
 		return fmt.Errorf("unsupported output format %q: want json or yaml", o.Output)
 	}
 	switch {
+	case o.PlanFile != "" && (o.All || len(o.namespaces) > 0):
+		return errors.New("give --plan, or namespaces or --all, not both")
+	case o.PlanFile != "":
 	case o.All && len(o.namespaces) > 0:
 		return errors.New("give namespaces or --all, not both")
 	case !o.All && len(o.namespaces) == 0:
-		return errors.New("give the namespaces to reclaim, or --all")
+		return errors.New("give the namespaces to reclaim, or --all, or --plan")
+	}
+	if o.plan != nil && len(o.plan.Items) > o.Max {
+		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d", len(o.plan.Items), o.Max)
 	}
 	m := newMasker()
 	for _, ns := range o.namespaces {
@@ -370,6 +424,16 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
 	}
+	if o.plan != nil {
+		uid, err := clusterUID(ctx, o.kube)
+		if err != nil {
+			return fmt.Errorf("refusing to reclaim: %w; nothing was sent", err)
+		}
+		if probs := planProblems(*o.plan, o.now(), uid, who.Username, o.AllowSelfApproval); len(probs) > 0 {
+			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
+		}
+		o.selfApproved = who.Username == o.plan.Author
+	}
 	if o.DryRun == DryRunServer {
 		caps, err := o.deprovision.Capabilities(ctx)
 		switch {
@@ -388,6 +452,10 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 	}
 
 	report := ReclaimReport{Context: o.contextName, Actor: who.Username, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
+	if o.plan != nil {
+		report.PlanDigest, report.PlanAuthor, report.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
+	}
+	events := o.eventRecorder(who.Username, m)
 	stopped := ""
 	failedInARow := 0
 	for _, tg := range targets {
@@ -400,6 +468,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 		}
 		out, stop := o.reclaimOne(ctx, tg, who.Username, m)
 		report.Outcomes = append(report.Outcomes, out)
+		events.record(ctx, out)
 		// Skipped targets neither count nor reset: only what was tried does.
 		switch out.Result {
 		case OutcomeFailed:
@@ -429,6 +498,18 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 // targets resolves the command line against the latest sweep.
 func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
 	var out []target
+	if o.plan != nil {
+		for i := range o.plan.Items {
+			tg := target{namespace: o.plan.Items[i].Namespace, planned: &o.plan.Items[i]}
+			for j := range doc.Candidates {
+				if doc.Candidates[j].Namespace == tg.namespace {
+					tg.listed = &doc.Candidates[j]
+				}
+			}
+			out = append(out, tg)
+		}
+		return out
+	}
 	if o.All {
 		for i := range doc.Candidates {
 			if doc.Candidates[i].Reclaimable {
@@ -460,6 +541,13 @@ func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
 	}
 	fmt.Fprintf(w, "Kube context:    %s\nDeprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\nOwn checks:      namespace %s<token>, types %s\n",
 		orNone(o.contextName), endpoint, actor, o.Reason, o.DryRun, o.NamespacePrefix, strings.Join(o.rules.types, ","))
+	if o.plan != nil {
+		approval := "approved by " + actor
+		if o.selfApproved {
+			approval = "SELF-APPROVED by its author (--allow-self-approval), recorded as self_approved"
+		}
+		fmt.Fprintf(w, "Plan:            %s by %s, expires %s; %s\n", o.plan.Digest, o.plan.Author, o.plan.ExpiresAt.UTC().Format(time.RFC3339), approval)
+	}
 }
 
 // confirm asks the operator to type the current kube context's name: a
@@ -506,10 +594,24 @@ func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
 func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string, m *masker) (Outcome, string) {
 	ns := tg.namespace
 	out := Outcome{Namespace: ns}
+	if tg.planned != nil {
+		out.uid, out.token = tg.planned.NamespaceUID, tg.planned.Token
+	} else if tg.listed != nil {
+		out.uid, out.token = tg.listed.NamespaceUID, tg.listed.Token
+	}
 	v, err := o.exporter.Check(ctx, ns)
 	if err != nil {
 		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
 		return out, stopIfCancelled(ctx)
+	}
+	if v.Candidate != nil && v.Candidate.NamespaceUID != "" && v.Candidate.Token != "" {
+		out.uid, out.token = v.Candidate.NamespaceUID, v.Candidate.Token
+	}
+	// A plan's item whose evidence moved on is "changed", whatever else
+	// the fresh verdict says: the plan approved other evidence.
+	if tg.planned != nil && v.Candidate != nil && v.Candidate.EvidenceDigest != tg.planned.EvidenceDigest {
+		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyChanged, "the evidence differs from the plan's"
+		return out, ""
 	}
 	if j := o.rules.judge(ns, tg.shownDigest(), v); !j.send {
 		out.Result, out.Why, out.Detail = OutcomeSkipped, j.why, j.detail
@@ -536,6 +638,9 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 			NamespaceUID:       c.NamespaceUID,
 			EvidenceDigest:     c.EvidenceDigest,
 		},
+	}
+	if o.plan != nil {
+		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
 	}
 	out.RequestID, out.Request = req.RequestID, &req
 	if err := deprovision.Validate(req); err != nil {

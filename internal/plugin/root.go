@@ -88,7 +88,7 @@ Kubernetes RBAC decides who may read it, or directly with --exporter-url.`,
 	o.ConfigFlags.AddFlags(flags)
 	o.Exporter.AddFlags(flags)
 
-	cmd.AddCommand(NewCmdList(o), NewCmdGhosts(o), NewCmdReclaim(o), NewCmdVersion(o))
+	cmd.AddCommand(NewCmdList(o), NewCmdGhosts(o), NewCmdPlan(o), NewCmdReclaim(o), NewCmdVersion(o))
 	return cmd
 }
 

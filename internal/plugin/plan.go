@@ -1,0 +1,407 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
+	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/logsafe"
+)
+
+const planExample = `  # Write a plan of everything reclaimable now, for a colleague to review and run
+  kubectl orphans plan --all --reason "OPS-1234 leaked by failed teardowns" > plan.json
+
+  # Review it against the exporter's fresh verdicts
+  kubectl orphans plan show plan.json
+
+  # Run it (someone other than its author)
+  kubectl orphans reclaim --plan plan.json`
+
+// PlanOptions are the options of `kubectl orphans plan`.
+type PlanOptions struct {
+	*RootOptions
+
+	All             bool
+	Max             int
+	TTL             time.Duration
+	Reason          string
+	NamespacePrefix string
+	Types           []string
+
+	namespaces []string
+	now        func() time.Time
+	exporter   *exporterclient.Client
+	kube       kubernetes.Interface
+	rules      claimRules
+}
+
+// NewCmdPlan returns `kubectl orphans plan` and its `show` subcommand.
+func NewCmdPlan(root *RootOptions) *cobra.Command {
+	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	cmd := &cobra.Command{
+		Use:   "plan (NAMESPACE... | --all) [--max N] [--ttl 24h] [--reason TEXT]",
+		Short: "Write a plan of namespaces to reclaim, for someone else to approve",
+		Long: `Write a plan of namespaces to reclaim, for someone else to review and run.
+
+For each target it asks the exporter for a fresh verdict and checks it as reclaim
+does (reclaimable, reason terminal, a type in --types, the namespace --namespace-prefix
+plus the token, a namespace UID and an evidence digest). The plan, JSON on stdout,
+names each namespace with the evidence digest seen now, your Kubernetes username
+as author, the cluster (the kube-system namespace's UID), and an expiry (--ttl).
+Its digest is the SHA-256 of its RFC 8785 canonical JSON: it detects changes, it
+is not a signature.
+
+It writes nothing and fails when a named target is not reclaimable or there are
+more targets than --max. With --all, candidates that fail a check are left out
+and listed on stderr. Review a plan with "kubectl orphans plan show FILE"; run it
+with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
+		Example: planExample,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+		ValidArgsFunction: completeCandidates(root),
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.All, "all", o.All, "Plan every candidate the latest sweep marks reclaimable.")
+	f.IntVar(&o.Max, "max", o.Max, "Refuse a plan of more targets than this.")
+	f.DurationVar(&o.TTL, "ttl", o.TTL, "How long the plan may be run.")
+	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): the plan's operator_reason, sent to the platform's audit record.")
+	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
+	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types to plan; a verdict of any other type fails the check.")
+	cmd.AddCommand(newCmdPlanShow(root))
+	return cmd
+}
+
+// Complete builds the clients; it contacts nothing.
+func (o *PlanOptions) Complete(args []string) error {
+	o.namespaces = nil
+	for _, a := range args {
+		if !slices.Contains(o.namespaces, a) {
+			o.namespaces = append(o.namespaces, a)
+		}
+	}
+	o.Reason = strings.TrimSpace(o.Reason)
+	if o.now == nil {
+		o.now = time.Now
+	}
+	o.rules = claimRules{prefix: o.NamespacePrefix}
+	for _, t := range o.Types {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(o.rules.types, t) {
+			o.rules.types = append(o.rules.types, t)
+		}
+	}
+	var err error
+	if o.exporter, err = o.exporterClient(); err != nil {
+		return err
+	}
+	if o.kube, err = o.clientset(); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// Validate refuses bad command lines before anything is contacted.
+func (o *PlanOptions) Validate() error {
+	switch {
+	case o.All && len(o.namespaces) > 0:
+		return errors.New("give namespaces or --all, not both")
+	case !o.All && len(o.namespaces) == 0:
+		return errors.New("give the namespaces to plan, or --all")
+	}
+	m := newMasker()
+	for _, ns := range o.namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("%q is not a namespace name: %s", m.Namespace(ns), strings.Join(errs, "; "))
+		}
+	}
+	if o.Max < 1 {
+		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
+	}
+	if len(o.namespaces) > o.Max {
+		return fmt.Errorf("refusing a plan of %d namespaces: --max is %d", len(o.namespaces), o.Max)
+	}
+	if o.TTL <= 0 {
+		return fmt.Errorf("--ttl must be positive, got %s", o.TTL)
+	}
+	if o.NamespacePrefix == "" {
+		return errors.New("--namespace-prefix must not be empty")
+	}
+	if len(o.rules.types) == 0 {
+		return errors.New("--types must name at least one resource type")
+	}
+	if err := o.exporter.CheckFirstHop(); err != nil {
+		return fmt.Errorf("refusing to plan: %w; a plan records the exporter's verdicts, so it needs https with a verified certificate, or a loopback address", err)
+	}
+	return nil
+}
+
+// Run checks every target afresh and writes the plan.
+func (o *PlanOptions) Run(ctx context.Context) error {
+	doc, err := o.exporter.Candidates(ctx)
+	if err != nil {
+		return fmt.Errorf("refusing to plan: %w", err)
+	}
+	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
+	switch {
+	case !doc.Enabled:
+		return errors.New(`refusing to plan: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`)
+	case !doc.DestructiveEnabled:
+		return errors.New(`refusing to plan: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`)
+	}
+	who, err := kube.WhoAmI(ctx, o.kube)
+	if err != nil {
+		return fmt.Errorf("refusing to plan: cannot tell who you are: %w", err)
+	}
+	if who.Username == anonymous {
+		return fmt.Errorf("refusing to plan: you are %s, nobody who can be held to account", anonymous)
+	}
+	cluster, err := o.currentCluster(ctx, o.kube)
+	if err != nil {
+		return fmt.Errorf("refusing to plan: %w", err)
+	}
+
+	names := o.namespaces
+	if o.All {
+		names = nil
+		for _, c := range doc.Candidates {
+			if c.Reclaimable {
+				names = append(names, c.Namespace)
+			}
+		}
+	}
+	if len(names) > o.Max {
+		return fmt.Errorf("refusing a plan of %d namespaces: --max is %d; nothing was written", len(names), o.Max)
+	}
+	var items []api.PlanItem
+	var left []string
+	for _, ns := range names {
+		v, err := o.exporter.Check(ctx, ns)
+		if err != nil {
+			return fmt.Errorf("fresh check of %s: %s; nothing was written", m.Namespace(ns), m.Text(err.Error()))
+		}
+		j := o.rules.judge(ns, "", v)
+		if j.why != WhyChanged { // "changed" only says nothing was shown: a plan is what shows it
+			if o.All {
+				left = append(left, fmt.Sprintf("  %s: %s: %s", m.Namespace(ns), j.why, j.detail))
+				continue
+			}
+			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), j.why, j.detail)
+		}
+		c := v.Candidate
+		items = append(items, api.PlanItem{
+			Namespace: ns, NamespaceUID: c.NamespaceUID, Token: c.Token, ResourceType: c.ResourceType,
+			EvidenceDigest: c.EvidenceDigest, Reason: c.Reason, LastStatus: c.LastStatus,
+		})
+	}
+	if len(items) == 0 {
+		for _, l := range left {
+			fmt.Fprintln(o.ErrOut, l)
+		}
+		return errors.New("nothing to plan: no candidate is reclaimable and passes the plugin's checks now; nothing was written")
+	}
+	slices.SortFunc(items, func(a, b api.PlanItem) int { return strings.Compare(a.Namespace, b.Namespace) })
+
+	now := o.now().UTC().Truncate(time.Second)
+	p := api.Plan{
+		Version: api.PlanVersion, CreatedAt: now, ExpiresAt: now.Add(o.TTL), Author: who.Username,
+		Cluster: cluster, OperatorReason: o.Reason, Items: items,
+	}
+	if p.Digest, err = planDigest(p); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	if _, err := fmt.Fprintf(o.Out, "%s\n", b); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+
+	w := o.ErrOut
+	fmt.Fprintf(w, "Plan %s: %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
+		p.Digest, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
+	for _, it := range items {
+		fmt.Fprintf(w, "  %s  token %s  %s  %s/%s  evidence %s\n", m.Namespace(it.Namespace), logsafe.Mask(it.Token),
+			it.ResourceType, it.Reason, orNone(it.LastStatus), shortDigest(it.EvidenceDigest))
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(w, "Left out (%d):\n%s\n", len(left), strings.Join(left, "\n"))
+	}
+	fmt.Fprintln(w, `Review with "kubectl orphans plan show FILE"; someone else runs it with "kubectl orphans reclaim --plan FILE".`)
+	return nil
+}
+
+func shortDigest(d string) string {
+	if len(d) > digestShown {
+		return d[:digestShown]
+	}
+	return orNone(d)
+}
+
+// Item states of `plan show`.
+const (
+	ItemUnchanged       = "unchanged"
+	ItemChanged         = "changed"
+	ItemNotCandidate    = "not a candidate now"
+	ItemNotReclaimable  = "not reclaimable now"
+	ItemCheckFailed     = "check failed"
+	itemStateFailsCheck = "fails the plugin's checks"
+)
+
+// PlanShowOptions are the options of `kubectl orphans plan show`.
+type PlanShowOptions struct {
+	*RootOptions
+	NamespacePrefix string
+	Types           []string
+
+	file  string
+	now   func() time.Time
+	rules claimRules
+}
+
+func newCmdPlanShow(root *RootOptions) *cobra.Command {
+	o := &PlanShowOptions{RootOptions: root, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	cmd := &cobra.Command{
+		Use:   "show FILE",
+		Short: "Review a plan against the exporter's fresh verdicts",
+		Long: `Review a plan against the exporter's fresh verdicts.
+
+Shows whether the plan's digest is valid, whether it has expired, whether it is
+for the current context's cluster, who wrote it, and, per item, whether the fresh
+evidence digest still matches the plan's: unchanged, changed, not a candidate
+now, or not reclaimable now. Exits non-zero when "kubectl orphans reclaim --plan"
+would refuse the plan as a whole.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.file = args[0]
+			if o.now == nil {
+				o.now = time.Now
+			}
+			o.rules = claimRules{prefix: o.NamespacePrefix, types: o.Types}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
+	cmd.Flags().StringSliceVar(&o.Types, "types", o.Types, "Resource types the plugin reclaims.")
+	return cmd
+}
+
+// Run shows the plan and its items' fresh state.
+func (o *PlanShowOptions) Run(ctx context.Context) error {
+	raw, err := os.ReadFile(o.file)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	lp, err := parsePlan(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.file, err)
+	}
+	exp, err := o.exporterClient()
+	if err != nil {
+		return err
+	}
+	cs, err := o.clientset()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	cur, err := o.currentCluster(ctx, cs)
+	if err != nil {
+		return err
+	}
+	who, err := kube.WhoAmI(ctx, cs)
+	if err != nil {
+		return fmt.Errorf("cannot tell who you are: %w", err)
+	}
+	m := newMasker(o.NamespacePrefix)
+	now := o.now()
+
+	w := o.Out
+	digest := "valid"
+	if lp.digestErr != nil {
+		digest = "INVALID: " + lp.digestErr.Error()
+	}
+	expiry := fmt.Sprintf("%s (in %s)", lp.ExpiresAt.UTC().Format(time.RFC3339), lp.ExpiresAt.Sub(now).Round(time.Second))
+	if !now.Before(lp.ExpiresAt) {
+		expiry = fmt.Sprintf("EXPIRED at %s", lp.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	cluster := "matches the current context"
+	if lp.Cluster.UID != cur.UID {
+		cluster = fmt.Sprintf("DIFFERS: plan is for kube-system UID %q, the current context %q has %q", lp.Cluster.UID, cur.Context, cur.UID)
+	}
+	author := lp.Author
+	if lp.Author == who.Username {
+		author += " (you: someone else must approve it)"
+	}
+	fmt.Fprintf(w, "Plan:      %s\nDigest:    %s\nCreated:   %s\nExpires:   %s\nAuthor:    %s\nCluster:   context %q, server %s, kube-system UID %s: %s\nReason:    %s\n\n",
+		orNone(lp.Digest), digest, lp.CreatedAt.UTC().Format(time.RFC3339), expiry, author,
+		lp.Cluster.Context, lp.Cluster.Server, lp.Cluster.UID, cluster, orNone(lp.OperatorReason))
+
+	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		{Name: "NAMESPACE", Type: "string"}, {Name: "TOKEN", Type: "string"}, {Name: "TYPE", Type: "string"},
+		{Name: "PLANNED", Type: "string"}, {Name: "NOW", Type: "string"}, {Name: "STATE", Type: "string"},
+	}}
+	for _, it := range lp.Items {
+		state, fresh := o.itemState(ctx, exp, it)
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{m.Namespace(it.Namespace), logsafe.Mask(it.Token),
+			orNone(it.ResourceType), shortDigest(it.EvidenceDigest), shortDigest(fresh), m.Text(state)}})
+	}
+	if err := printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w); err != nil {
+		return err
+	}
+	// The author is the one problem show does not hold against the plan:
+	// the reviewer may well be the author.
+	if probs := planProblems(lp, now, cur.UID, "", true); len(probs) > 0 {
+		var keep []string
+		for _, p := range probs {
+			if !strings.HasPrefix(p, "you are ") {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) > 0 {
+			return fmt.Errorf("reclaim --plan would refuse this plan: %s", strings.Join(keep, "; "))
+		}
+	}
+	return nil
+}
+
+// itemState compares one item with the exporter's fresh verdict.
+func (o *PlanShowOptions) itemState(ctx context.Context, exp *exporterclient.Client, it api.PlanItem) (state, fresh string) {
+	v, err := exp.Check(ctx, it.Namespace)
+	if err != nil {
+		return ItemCheckFailed + ": " + err.Error(), ""
+	}
+	if v.Not != nil {
+		return ItemNotCandidate + " (" + v.Not.Why + ")", ""
+	}
+	c := v.Candidate
+	switch {
+	case !c.Reclaimable:
+		return ItemNotReclaimable + " (" + orNone(c.NotReclaimableReason) + ")", c.EvidenceDigest
+	case o.rules.problem(it.Namespace, c) != "":
+		return itemStateFailsCheck + ": " + o.rules.problem(it.Namespace, c), c.EvidenceDigest
+	case c.EvidenceDigest != it.EvidenceDigest:
+		return ItemChanged, c.EvidenceDigest
+	}
+	return ItemUnchanged, c.EvidenceDigest
+}

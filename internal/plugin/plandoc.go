@@ -1,0 +1,169 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/jcs"
+)
+
+// anonymous is the username of unauthenticated requests: nobody can be
+// held to account for it, so it can neither author nor approve a plan.
+const anonymous = "system:anonymous"
+
+// planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its digest.
+func planDigest(p api.Plan) (string, error) {
+	p.Digest = ""
+	b, err := jcs.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("plan digest: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// rawPlanDigest computes the digest over the document as written, so a
+// field this version does not know still counts.
+func rawPlanDigest(raw []byte) (string, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var doc map[string]any
+	if err := d.Decode(&doc); err != nil {
+		return "", err
+	}
+	delete(doc, "digest")
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	c, err := jcs.Canonicalize(b)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(c)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// loadedPlan is a plan read from a file, with what its digest says.
+type loadedPlan struct {
+	api.Plan
+	// digestErr says why the digest does not match; nil when it does.
+	digestErr error
+}
+
+// parsePlan decodes a plan and checks its digest and shape. A plan that
+// does not decode is an error; a digest that does not match is reported
+// in digestErr so that `plan show` can still show what the file says.
+func parsePlan(raw []byte) (loadedPlan, error) {
+	var lp loadedPlan
+	if err := json.Unmarshal(raw, &lp.Plan); err != nil {
+		return lp, fmt.Errorf("not a plan: %w", err)
+	}
+	if lp.Version != api.PlanVersion {
+		return lp, fmt.Errorf("plan version %d, this plugin reads version %d", lp.Version, api.PlanVersion)
+	}
+	got, err := rawPlanDigest(raw)
+	switch {
+	case err != nil:
+		lp.digestErr = fmt.Errorf("cannot compute the digest: %w", err)
+	case lp.Digest == "":
+		lp.digestErr = errors.New("the plan has no digest")
+	case got != lp.Digest:
+		lp.digestErr = errors.New("the digest does not match the plan's contents: it was changed after it was written")
+	}
+	return lp, nil
+}
+
+// planProblems returns why a run of p by caller, now, against the
+// cluster whose kube-system namespace has UID clusterUID must not start.
+func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allowSelf bool) []string {
+	var out []string
+	if lp.digestErr != nil {
+		out = append(out, lp.digestErr.Error())
+	}
+	if lp.ExpiresAt.IsZero() || !now.Before(lp.ExpiresAt) {
+		out = append(out, fmt.Sprintf("the plan expired at %s", lp.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
+	if lp.Cluster.UID == "" || lp.Cluster.UID != clusterUID {
+		out = append(out, fmt.Sprintf("the plan is for another cluster (kube-system UID %q, this context's is %q)", lp.Cluster.UID, clusterUID))
+	}
+	switch {
+	case lp.Author == "" || lp.Author == anonymous:
+		out = append(out, fmt.Sprintf("the plan's author %q is nobody who can be held to account", lp.Author))
+	case caller == "" || caller == anonymous:
+		out = append(out, fmt.Sprintf("you are %q: nobody who can be held to account", caller))
+	case caller == lp.Author && !allowSelf:
+		out = append(out, fmt.Sprintf("you (%s) wrote this plan: someone else must approve it (or pass --allow-self-approval, which is recorded)", caller))
+	}
+	if len(lp.Items) == 0 {
+		out = append(out, "the plan has no items")
+	}
+	if !slices.IsSortedFunc(lp.Items, func(a, b api.PlanItem) int { return strings.Compare(a.Namespace, b.Namespace) }) {
+		out = append(out, "the plan's items are not sorted by namespace")
+	}
+	for i := 1; i < len(lp.Items); i++ {
+		if lp.Items[i].Namespace == lp.Items[i-1].Namespace {
+			out = append(out, "the plan names a namespace twice")
+			break
+		}
+	}
+	return out
+}
+
+// clusterUID returns the UID of the kube-system namespace, which names the
+// cluster better than a server URL that load balancers and aliases change.
+func clusterUID(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("read the cluster's identity (namespace kube-system): %w", err)
+	}
+	if ns.UID == "" {
+		return "", errors.New("read the cluster's identity: namespace kube-system has no UID")
+	}
+	return string(ns.UID), nil
+}
+
+// currentCluster returns the context, server and kube-system UID of the
+// current kube context.
+func (o *RootOptions) currentCluster(ctx context.Context, cs kubernetes.Interface) (api.PlanCluster, error) {
+	var c api.PlanCluster
+	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return c, fmt.Errorf("kubeconfig: %w", err)
+	}
+	c.Context = raw.CurrentContext
+	if p := o.ConfigFlags.Context; p != nil && *p != "" {
+		c.Context = *p
+	}
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return c, fmt.Errorf("kubeconfig: %w", err)
+	}
+	c.Server = cfg.Host
+	if c.UID, err = clusterUID(ctx, cs); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// PlanDigestOf returns the digest of a plan given as a decoded JSON
+// object without its digest, for tools that write or check plans.
+func PlanDigestOf(plan map[string]any) (string, error) {
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return "", err
+	}
+	return rawPlanDigest(raw)
+}
