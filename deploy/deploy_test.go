@@ -32,6 +32,7 @@ var kustomizations = []string{
 	"deploy/overlays/reclaim",
 	"deploy/prometheus",
 	"deploy/grafana",
+	"deploy/operator-events",
 }
 
 const systemNamespace = "orphans-system"

@@ -38,6 +38,11 @@ var (
 	wantOperatorRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"services/proxy"}, ResourceNames: operatorProxyNames, Verbs: []string{"get"}},
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{"kube-system"}, Verbs: []string{"get"}},
+	}
+	// The operator's Events, a Role in namespace default.
+	wantOperatorEventRules = []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
 )
 
@@ -112,7 +117,12 @@ func rbacViolations(t *testing.T, objs []*unstructured.Unstructured) []string {
 				}
 			}
 			want := map[string][]rbacv1.PolicyRule{"orphans-exporter": wantExporterRules, "orphans-operator": wantOperatorRules}[o.GetName()]
-			if o.GetKind() != "ClusterRole" || want == nil {
+			if o.GetKind() == "Role" && o.GetName() == "orphans-operator-events" && o.GetNamespace() == "default" {
+				want = wantOperatorEventRules
+			} else if o.GetKind() != "ClusterRole" {
+				want = nil
+			}
+			if want == nil {
 				errs = append(errs, o.GetKind()+"/"+o.GetName()+": a role nobody reviewed")
 				continue
 			}
@@ -134,7 +144,7 @@ func rbacViolations(t *testing.T, objs []*unstructured.Unstructured) []string {
 					errs = append(errs, o.GetKind()+"/"+o.GetName()+": the exporter role goes to "+jsonString(b.Subjects))
 				}
 			}
-			if b.RoleRef.Name == "orphans-operator" {
+			if b.RoleRef.Name == "orphans-operator" || b.RoleRef.Name == "orphans-operator-events" {
 				// Who operates is the adopter's decision, not a default.
 				errs = append(errs, o.GetKind()+"/"+o.GetName()+": binds the operator role by default")
 			}
