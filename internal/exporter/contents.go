@@ -114,9 +114,11 @@ func (l *contentsLoop) Run(ctx context.Context) {
 		case <-l.swept:
 		case <-timer.C:
 		}
+		// The first round reads every candidate, as none has been read;
+		// later ones read new candidates, and all every interval.
 		now := l.now()
-		full := lastFull.IsZero() || now.Sub(lastFull) >= l.cfg.ContentsInterval
-		if l.round(ctx, full) && full {
+		full := !lastFull.IsZero() && now.Sub(lastFull) >= l.cfg.ContentsInterval
+		if l.round(ctx, full) && (full || lastFull.IsZero()) {
 			lastFull = now
 		}
 		if !timer.Stop() {

@@ -258,9 +258,13 @@ func (r *running) getJSON(t *testing.T, path string, into any) int {
 }
 
 // sweep runs one sweep now.
-// sweep sweeps, then reads the contents of new candidates as the contents
-// loop does after a sweep, so that the next sweep decides on them.
+// sweep sweeps on the contents of the candidates known so far, read first
+// if the contents loop has not yet, then reads those of new candidates as
+// the loop does after a sweep, so that the next sweep decides on them.
 func (r *running) sweep() {
+	if r.contents != nil {
+		r.contents.round(context.Background(), false)
+	}
 	r.sweeper.SweepOnce(context.Background())
 	if r.contents != nil {
 		r.contents.round(context.Background(), false)
