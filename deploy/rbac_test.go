@@ -34,6 +34,9 @@ var operatorProxyNames = []string{"http:orphans-exporter:http", "https:orphans-e
 var (
 	wantExporterRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		// What a reclaim would destroy, read for candidates only.
+		{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "deployments"}, Verbs: []string{"list"}},
 	}
 	wantOperatorRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"services/proxy"}, ResourceNames: operatorProxyNames, Verbs: []string{"get"}},

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/orphansweep/orphans/internal/kube"
@@ -71,6 +72,13 @@ type Options struct {
 
 	ReclaimTypes          string
 	ReclaimMinEvidenceAge time.Duration
+	ReclaimQuietPeriod    time.Duration
+
+	ContentsInterval       time.Duration
+	ContentsQPS            float64
+	ContentsConcurrency    int
+	ContentsIgnoreManagers string
+	ContentsExtraResources string
 
 	Ghosts GhostOptions
 
@@ -119,6 +127,12 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("reclaim.min-evidence-age", "How long the evidence of a candidate must have held before it may be reclaimed; 0 for no minimum.").Default("24h").SetValue(durationValue("reclaim.min-evidence-age", &o.ReclaimMinEvidenceAge))
 
 	o.Ghosts.addFlags(app)
+	app.Flag("reclaim.quiet-period", "How long nothing may have changed inside a candidate's namespace before it may be reclaimed; 0 for no minimum.").Default("24h").SetValue(durationValue("reclaim.quiet-period", &o.ReclaimQuietPeriod))
+	app.Flag("contents.interval", "How often to read what the candidates' namespaces hold; 0 turns contents off, and then nothing is reclaimable.").Default("5m").SetValue(durationValue("contents.interval", &o.ContentsInterval))
+	app.Flag("contents.qps", "Client-side limit of the contents reads' Kubernetes API requests per second.").Default("5").SetValue(floatValue("contents.qps", &o.ContentsQPS))
+	app.Flag("contents.concurrency", "Namespaces whose contents are read at once.").Default("4").SetValue(intValue("contents.concurrency", &o.ContentsConcurrency))
+	app.Flag("contents.ignore-managers", "Comma-separated field managers whose changes do not count as a change inside a namespace.").Default("").StringVar(&o.ContentsIgnoreManagers)
+	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs).").Default("").StringVar(&o.ContentsExtraResources)
 
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
@@ -158,6 +172,11 @@ type Config struct {
 	Ghosts           GhostConfig
 	MetricsNamespace string
 	Kube             kube.ClientOptions
+
+	// ContentsInterval is 0 when contents are off. Contents has no OnRequest.
+	ContentsInterval    time.Duration
+	ContentsConcurrency int
+	Contents            kube.ContentsOptions
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
@@ -248,6 +267,26 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if o.ReclaimMinEvidenceAge < 0 {
 		return bad("reclaim.min-evidence-age", "%s: must not be negative", o.ReclaimMinEvidenceAge)
 	}
+	if o.ReclaimQuietPeriod < 0 {
+		return bad("reclaim.quiet-period", "%s: must not be negative", o.ReclaimQuietPeriod)
+	}
+	if o.ContentsInterval < 0 {
+		return bad("contents.interval", "%s: must not be negative", o.ContentsInterval)
+	}
+	if !(o.ContentsQPS > 0) {
+		return bad("contents.qps", "%v: must be positive", o.ContentsQPS)
+	}
+	if o.ContentsConcurrency < 1 || o.ContentsConcurrency > 64 {
+		return bad("contents.concurrency", "%d: must be between 1 and 64", o.ContentsConcurrency)
+	}
+	var extra []schema.GroupVersionResource
+	for _, r := range splitList(o.ContentsExtraResources) {
+		gvr, err := kube.ParseResource(r)
+		if err != nil {
+			return bad("contents.extra-resources", "%v", err)
+		}
+		extra = append(extra, gvr)
+	}
 	if o.LedgerMaxReplicaLag <= 0 {
 		return bad("ledger.max-replica-lag", "%s: must be positive", o.LedgerMaxReplicaLag)
 	}
@@ -326,6 +365,8 @@ func (o *Options) Validate(env Env) (Config, error) {
 		TerminalStatuses:     terminal,
 		Confirmations:        o.SweepConfirmations,
 		MinEvidenceAge:       o.ReclaimMinEvidenceAge,
+		QuietPeriod:          o.ReclaimQuietPeriod,
+		ContentsEnabled:      o.ContentsInterval > 0,
 		TerminatedAtColumn:   o.LedgerTerminatedAtColumn != "",
 		ReclaimTypes:         splitList(o.ReclaimTypes),
 		Enabled:              c.Enabled,
@@ -353,6 +394,9 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
 		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
 	c.Ghosts = o.Ghosts.config(c)
+	c.ContentsInterval, c.ContentsConcurrency = o.ContentsInterval, o.ContentsConcurrency
+	c.Contents = kube.ContentsOptions{QPS: float32(o.ContentsQPS), Burst: max(1, int(o.ContentsQPS), o.ContentsConcurrency),
+		IgnoreManagers: splitList(o.ContentsIgnoreManagers), Extra: extra}
 	return c, nil
 }
 

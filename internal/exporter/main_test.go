@@ -85,15 +85,41 @@ const readerRole = "orphans-exporter-test"
 func createReaderRole(ctx context.Context) error {
 	_, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: readerRole},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      append(namespaceRules(), contentsRules...),
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: namespacesOnlyRole},
+		Rules:      namespaceRules(),
 	}, metav1.CreateOptions{})
 	return err
+}
+
+// namespacesOnlyRole is the reader role without the contents rules.
+const namespacesOnlyRole = "orphans-exporter-test-namespaces-only"
+
+func namespaceRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}
+}
+
+// contentsRules are what contents read, as in deploy/base/clusterrole.yaml.
+var contentsRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps"}, Verbs: []string{"list"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "deployments"}, Verbs: []string{"list"}},
 }
 
 // exporterUser makes a Kubernetes user bound to the reader role and returns
 // a kubeconfig for it. Each exporter in a test gets its own user, so the
 // audit log can count its requests alone.
 func exporterUser(t *testing.T, name string) string {
+	t.Helper()
+	return exporterUserWithRole(t, name, readerRole)
+}
+
+// exporterUserWithRole is exporterUser bound to another cluster role.
+func exporterUserWithRole(t *testing.T, name, role string) string {
 	t.Helper()
 	ctx := context.Background()
 	u, err := cp.AddUser(name)
@@ -102,7 +128,7 @@ func exporterUser(t *testing.T, name string) string {
 	}
 	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: readerRole},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
 		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: name}},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -136,6 +162,7 @@ func testConfig(t *testing.T, kubeconfig string, env map[string]string, args ...
 		"sweep.confirmations": "3",
 		// Tests earn the evidence age explicitly where they test it.
 		"reclaim.min-evidence-age": "0s",
+		"reclaim.quiet-period":     "0s",
 	}
 	for _, a := range args {
 		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
@@ -231,7 +258,18 @@ func (r *running) getJSON(t *testing.T, path string, into any) int {
 }
 
 // sweep runs one sweep now.
-func (r *running) sweep() { r.sweeper.SweepOnce(context.Background()) }
+// sweep sweeps on the contents of the candidates known so far, read first
+// if the contents loop has not yet, then reads those of new candidates as
+// the loop does after a sweep, so that the next sweep decides on them.
+func (r *running) sweep() {
+	if r.contents != nil {
+		r.contents.round(context.Background(), false)
+	}
+	r.sweeper.SweepOnce(context.Background())
+	if r.contents != nil {
+		r.contents.round(context.Background(), false)
+	}
+}
 
 // metric returns the value of one series from the exporter's registry.
 func (r *running) metric(t *testing.T, name string, labels ...string) float64 {

@@ -25,6 +25,7 @@ type metrics struct {
 	errorsTotal       *prometheus.CounterVec
 	duration          prometheus.Histogram
 	ledgerDuration    prometheus.Histogram
+	contentsRequests  prometheus.Counter
 	registered        []prometheus.Collector
 	snapshotCollector *snapshotCollector
 }
@@ -54,6 +55,10 @@ func newMetrics(ns string, latest func() *Snapshot, interval float64) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 	}
+	m.contentsRequests = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: subsystem, Name: "contents_requests_total",
+		Help: "Kubernetes API requests made to read the contents of candidates (fresh checks included).",
+	})
 	// Both kinds and every stage exist from start-up, so rate() and absent()
 	// behave from the first scrape.
 	for _, k := range api.Kinds {
@@ -64,7 +69,7 @@ func newMetrics(ns string, latest func() *Snapshot, interval float64) *metrics {
 		m.errorsTotal.WithLabelValues(s)
 	}
 	m.snapshotCollector = newSnapshotCollector(ns, latest, interval)
-	m.registered = []prometheus.Collector{m.candidatesTotal, m.resurrectedTotal, m.errorsTotal, m.duration, m.ledgerDuration, m.snapshotCollector}
+	m.registered = []prometheus.Collector{m.candidatesTotal, m.resurrectedTotal, m.errorsTotal, m.duration, m.ledgerDuration, m.contentsRequests, m.snapshotCollector}
 	return m
 }
 
@@ -86,6 +91,7 @@ type snapshotCollector struct {
 	current, reclaimable, oldest, byReason         *prometheus.Desc
 	up, lastSuccess, inScope, enabled, destructive *prometheus.Desc
 	intervalDesc                                   *prometheus.Desc
+	storage, pods                                  *prometheus.Desc
 }
 
 func newSnapshotCollector(ns string, latest func() *Snapshot, interval float64) *snapshotCollector {
@@ -105,11 +111,13 @@ func newSnapshotCollector(ns string, latest func() *Snapshot, interval float64) 
 		enabled:      d("enabled", "1 when ORPHAN_DB_SWEEP_ENABLED is exactly \"true\"."),
 		destructive:  d("destructive_enabled", "1 when both safety flags are exactly \"true\" and candidates may be reclaimable."),
 		intervalDesc: d("interval_seconds", "Configured time between sweeps."),
+		storage:      d("candidates_storage_requested_bytes", "Storage requested by the PVCs of the latest sweep's candidates, as last read; 0 when it failed or contents are off.", "kind"),
+		pods:         d("candidates_pods", "Pods in the latest sweep's candidates, as last read; 0 when it failed or contents are off.", "kind"),
 	}
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.current, c.reclaimable, c.oldest, c.byReason, c.up, c.lastSuccess, c.inScope, c.enabled, c.destructive, c.intervalDesc} {
+	for _, d := range []*prometheus.Desc{c.current, c.reclaimable, c.oldest, c.byReason, c.up, c.lastSuccess, c.inScope, c.enabled, c.destructive, c.intervalDesc, c.storage, c.pods} {
 		ch <- d
 	}
 }
@@ -120,8 +128,14 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	reclaimable := map[string]float64{}
 	oldest := map[string]float64{}
 	byReason := map[string]float64{}
+	storage := map[string]float64{}
+	pods := map[string]float64{}
 	if s.OK {
 		for _, cand := range s.Candidates {
+			if cand.Contents != nil {
+				storage[cand.Kind] += float64(cand.Contents.StorageRequestedBytes)
+				pods[cand.Kind] += float64(cand.Contents.Pods)
+			}
 			current[cand.Kind]++
 			byReason[cand.Reason]++
 			if cand.Reclaimable {
@@ -136,6 +150,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, current[k], k)
 		ch <- prometheus.MustNewConstMetric(c.reclaimable, prometheus.GaugeValue, reclaimable[k], k)
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest[k], k)
+		ch <- prometheus.MustNewConstMetric(c.storage, prometheus.GaugeValue, storage[k], k)
+		ch <- prometheus.MustNewConstMetric(c.pods, prometheus.GaugeValue, pods[k], k)
 	}
 	for _, r := range api.Reasons {
 		ch <- prometheus.MustNewConstMetric(c.byReason, prometheus.GaugeValue, byReason[r], r)

@@ -44,8 +44,11 @@ type Exporter struct {
 	ghostLedger *ledger.Ghosts
 	// ghostSource is what the ghost sweeper reads; nil when ghosts are off.
 	ghostSource GhostLedger
-	reg         *prometheus.Registry
-	handler     http.Handler
+	// contentsReader is nil when the sweep or contents are off.
+	contentsReader ContentsReader
+	contents       *contentsLoop
+	reg            *prometheus.Registry
+	handler        http.Handler
 }
 
 // New wires an exporter. With the sweep disabled it builds no Kubernetes
@@ -80,6 +83,14 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 			e.ghostSource = e.ghostLedger
 		}
 		ns, led, fresh = e.namespaces, e.ledger, e.freshLedger
+		if cfg.ContentsInterval > 0 {
+			opts := cfg.Contents
+			opts.OnRequest = func() { e.sweeper.metrics.contentsRequests.Inc() }
+			if e.contentsReader, err = kube.NewContents(restCfg, opts); err != nil {
+				e.Close()
+				return nil, err
+			}
+		}
 	}
 	return e.wire(ns, led, fresh, time.Now)
 }
@@ -97,6 +108,13 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 	gm := newGhostMetrics(cfg.MetricsNamespace, func() *GhostSnapshot { return e.ghosts.Latest() })
 	e.ghosts = newGhostSweeper(cfg, e.log, ns, ghostSource, gm, now)
 	e.server.ghosts = e.ghosts
+	e.sweeper.contents = newContentsBook()
+	if e.contentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
+		e.contents = &contentsLoop{cfg: cfg, log: e.log, reader: e.contentsReader, book: e.sweeper.contents,
+			sweeper: e.sweeper, now: now, redact: cfg.Redactor(), swept: make(chan struct{}, 1)}
+		e.sweeper.contentsLoop = e.contents
+		e.server.contents = e.contentsReader
+	}
 	e.reg = prometheus.NewRegistry()
 	e.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -166,7 +184,8 @@ func (e *Exporter) Run(ctx context.Context) error {
 	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Destructive,
 		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
 		"reclaim_types", cfg.Policy.ReclaimTypes, "min_evidence_age", cfg.Policy.MinEvidenceAge,
-		"live_statuses", cfg.Policy.LiveStatuses, "terminal_statuses", cfg.Policy.TerminalStatuses)
+		"live_statuses", cfg.Policy.LiveStatuses, "terminal_statuses", cfg.Policy.TerminalStatuses,
+		"contents_interval", cfg.ContentsInterval, "quiet_period", cfg.Policy.QuietPeriod)
 	if !cfg.Enabled {
 		log.Warn("sweep.disabled", "hint", "set "+EnvEnabled+"=true to sweep; serving empty metrics until then")
 	}
@@ -178,6 +197,9 @@ func (e *Exporter) Run(ctx context.Context) error {
 		wg.Go(func() { e.namespaces.Run(runCtx) })
 		wg.Go(func() { e.sweeper.Run(runCtx) })
 		wg.Go(func() { e.ghosts.Run(runCtx) })
+		if e.contents != nil {
+			wg.Go(func() { e.contents.Run(runCtx) })
+		}
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, cfg.Web, log) }()

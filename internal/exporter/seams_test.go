@@ -92,7 +92,7 @@ func seamRow(status, typ string) sweep.Row {
 // one redis orphan, one no-row orphan and one live tenant.
 func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporter, *fakeCluster, *fakeLedger) {
 	t.Helper()
-	o, err := parse(t, append([]string{"--sweep.confirmations=2", "--reclaim.min-evidence-age=0s"}, args...)...)
+	o, err := parse(t, append([]string{"--sweep.confirmations=2", "--reclaim.min-evidence-age=0s", "--reclaim.quiet-period=0s"}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +111,42 @@ func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporte
 		{Name: "instant-customer-l", UID: "uid-l", CreatedAt: old},
 	}}
 	led := &fakeLedger{facts: sweep.Facts{"r": {seamRow("deleted", "redis")}, "l": {seamRow("active", "redis")}}}
-	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler)}).wire(cluster, led, led, func() time.Time { return seamNow })
+	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler), contentsReader: &fakeContents{}}).wire(cluster, led, led, func() time.Time { return seamNow })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e, cluster, led
+}
+
+// fakeContents is a namespace that holds nothing and has not changed since
+// long ago, unless told otherwise.
+type fakeContents struct {
+	mu    sync.Mutex
+	byNS  map[string]api.Contents
+	err   error
+	reads atomic.Int32
+}
+
+func (f *fakeContents) Read(_ context.Context, ns string) (api.Contents, error) {
+	f.reads.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return api.Contents{Error: f.err.Error()}, f.err
+	}
+	if c, ok := f.byNS[ns]; ok {
+		return c, nil
+	}
+	return api.Contents{LastChangeAt: seamNow.Add(-72 * time.Hour)}, nil
+}
+
+// sweepOnce sweeps, then reads the contents of new candidates as the
+// contents loop would right after, so that the next sweep decides on them.
+func sweepOnce(e *Exporter) {
+	e.sweeper.SweepOnce(context.Background())
+	if e.contents != nil {
+		e.contents.round(context.Background(), false)
+	}
 }
 
 var bothOn = map[string]string{EnvEnabled: "true", EnvDestructive: "true"}
@@ -180,15 +211,15 @@ func TestFailedSweepServesNothingAndResetsStreaks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, cluster, led := seamExporter(t, bothOn, "--sweep.max-candidate-fraction=0.7", "--sweep.guard-min-namespaces=3")
-			e.sweeper.SweepOnce(context.Background())
-			e.sweeper.SweepOnce(context.Background())
+			sweepOnce(e)
+			sweepOnce(e)
 			var doc api.Candidates
 			if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || len(doc.Candidates) != 2 || !doc.Candidates[1].Reclaimable {
 				t.Fatalf("before the failure: %d %+v", code, doc)
 			}
 			goodFacts := led.facts
 			tc.breakIt(cluster, led)
-			e.sweeper.SweepOnce(context.Background())
+			sweepOnce(e)
 
 			var body api.Error
 			if code := serve(t, e, "/candidates", &body); code != http.StatusServiceUnavailable || body.Error == "" {
@@ -211,7 +242,7 @@ func TestFailedSweepServesNothingAndResetsStreaks(t *testing.T) {
 			cluster.healthy = nil
 			cluster.mu.Unlock()
 			led.set(goodFacts, nil)
-			e.sweeper.SweepOnce(context.Background())
+			sweepOnce(e)
 			serve(t, e, "/candidates", &doc)
 			r := doc.Candidates[1]
 			if r.Namespace != "instant-customer-r" || r.ConsecutiveSweeps != 1 || r.Reclaimable || r.NotReclaimableReason != api.NotReclaimableUnconfirmed {
@@ -242,8 +273,8 @@ func TestFreshCheckDecidesScopeBeforeAnyRequest(t *testing.T) {
 
 func TestFreshCheckEvidenceChanged(t *testing.T) {
 	e, _, led := seamExporter(t, bothOn)
-	e.sweeper.SweepOnce(context.Background())
-	e.sweeper.SweepOnce(context.Background())
+	sweepOnce(e)
+	sweepOnce(e)
 	var c api.Candidate
 	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || !c.Reclaimable || c.NamespaceUID != "uid-r" || len(c.EvidenceDigest) != 64 {
 		t.Fatalf("confirmed candidate: %d %+v", code, c)
@@ -263,7 +294,7 @@ func TestFreshCheckEvidenceChanged(t *testing.T) {
 
 func TestFreshChecksAreLimited(t *testing.T) {
 	e, cluster, _ := seamExporter(t, bothOn)
-	e.sweeper.SweepOnce(context.Background())
+	sweepOnce(e)
 	cluster.block = make(chan struct{})
 	var wg sync.WaitGroup
 	for range FreshChecks {
@@ -287,7 +318,7 @@ func TestFreshChecksAreLimited(t *testing.T) {
 
 func TestDisabledTouchesNoSource(t *testing.T) {
 	e, cluster, led := seamExporter(t, map[string]string{EnvDestructive: "true"})
-	e.sweeper.SweepOnce(context.Background())
+	sweepOnce(e)
 	var doc api.Candidates
 	if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || doc.Enabled || doc.DestructiveEnabled || len(doc.Candidates) != 0 {
 		t.Fatalf("disabled: %d %+v", code, doc)

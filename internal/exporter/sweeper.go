@@ -67,6 +67,10 @@ type Sweeper struct {
 	sweeping sync.Mutex
 	// unknownLogged holds the unknown status values already logged.
 	unknownLogged map[string]bool
+	// contents are the candidates' contents as last read, and contentsLoop
+	// (nil when contents are off) is told of each successful sweep.
+	contents     *contentsBook
+	contentsLoop *contentsLoop
 }
 
 func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSource, m *metrics, now func() time.Time) *Sweeper {
@@ -115,7 +119,9 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 		OK: true, Duration: elapsed, LedgerDuration: ledgerTime, InScope: res.InScope,
 		Candidates: wireCandidates(res.Candidates), State: res.State, LastSuccess: start,
 	}
+	s.contents.attach(next.Candidates)
 	s.latest.Store(next)
+	s.contentsLoop.notify()
 
 	for _, d := range res.Detected {
 		s.metrics.candidatesTotal.WithLabelValues(d.Kind).Inc()
@@ -131,6 +137,7 @@ func (s *Sweeper) compute(ctx context.Context, prev *Snapshot, now time.Time) (s
 		return sweep.Result{}, 0, StageKubernetes, err
 	}
 	nss := s.ns.List()
+	s.contents.annotate(nss)
 	tokens := s.cfg.Policy.Tokens(nss, now)
 	qstart := s.now()
 	facts, err := s.ledger.Lookup(ctx, tokens)

@@ -36,6 +36,8 @@ func FuzzDecide(f *testing.F) {
 		p.TerminatedAtColumn = flags&4 != 0
 		p.Confirmations = int(confirmations % 5)
 		p.MinEvidenceAge = time.Duration(minAgeSeconds%100_000) * time.Second
+		p.ContentsEnabled = flags&128 != 0 || confirmations&8 != 0
+		p.QuietPeriod = time.Duration(minAgeSeconds%7_000) * time.Second
 		if flags&8 != 0 {
 			p.ReclaimTypes = []string{"redis", "postgres"}
 		}
@@ -58,10 +60,19 @@ func FuzzDecide(f *testing.F) {
 				Name: prefix + tok, UID: fmt.Sprintf("uid-%d", i), Labels: lbls,
 				CreatedAt:   now.Add(-time.Duration(ageSeconds) * time.Second),
 				Terminating: i%3 == 0 && flags&64 != 0,
+				// by name, so that namespaces of the same name agree
+				Contents: Contents{
+					Read: (len(tok)+int(confirmations))%5 != 0, Failed: (len(tok)+int(n))%7 == 0,
+					LastChangeAt: now.Add(-time.Duration(len(tok)*int(n)) * time.Minute),
+				},
 			})
 			if i%4 != 3 {
 				facts[tok] = fuzzRows(rowSpec, i)
 			}
+		}
+		byName := map[string]Contents{}
+		for _, n := range nss {
+			byName[n.Name] = n.Contents
 		}
 		var state State
 		for round := 0; round < int(rounds)%8+1; round++ {
@@ -72,14 +83,14 @@ func FuzzDecide(f *testing.F) {
 			}
 			state = res.State
 			for _, c := range res.Candidates {
-				checkCandidate(t, p, c, facts[c.Token], at)
+				checkCandidate(t, p, c, facts[c.Token], byName[c.Namespace], at)
 			}
 			if res.PastGrace > res.InScope || len(res.Candidates) > res.PastGrace {
 				t.Fatalf("counts: in scope %d, past grace %d, candidates %d", res.InScope, res.PastGrace, len(res.Candidates))
 			}
 			for i := range nss {
 				if c, why := Evaluate(nss[i], facts[strings.TrimPrefix(nss[i].Name, prefix)], p, state, at); why == "" {
-					checkCandidate(t, p, c, facts[c.Token], at)
+					checkCandidate(t, p, c, facts[c.Token], nss[i].Contents, at)
 				}
 			}
 		}
@@ -110,7 +121,7 @@ func fuzzRows(spec []byte, i int) []Row {
 
 // checkCandidate is the oracle: what every candidate, and every reclaimable
 // one above all, must satisfy, computed from the rows directly.
-func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, now time.Time) {
+func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, contents Contents, now time.Time) {
 	t.Helper()
 	live := false
 	allTerminal := len(rows) > 0
@@ -162,5 +173,9 @@ func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, now time.Ti
 		t.Fatalf("reclaimable with evidence since %v, min age %s: %+v", c.EvidenceSince, p.MinEvidenceAge, c)
 	case p.TerminatedAtColumn && (newest.ExtraNull || newest.TerminatedAt.After(now)):
 		t.Fatalf("reclaimable without a terminated-at value: %+v", c)
+	case !p.ContentsEnabled || !contents.Read || contents.Failed:
+		t.Fatalf("reclaimable without contents read (%+v): %+v", contents, c)
+	case p.QuietPeriod > 0 && now.Sub(contents.LastChangeAt) < p.QuietPeriod:
+		t.Fatalf("reclaimable with a change at %v inside the quiet period %s: %+v", contents.LastChangeAt, p.QuietPeriod, c)
 	}
 }

@@ -74,6 +74,19 @@ type Namespace struct {
 	Labels      map[string]string
 	CreatedAt   time.Time
 	Terminating bool
+	// Contents is what the exporter last read inside the namespace.
+	Contents Contents
+}
+
+// Contents is what the reclaim rules know of a namespace's contents.
+type Contents struct {
+	// Read is set once the contents have been read; Failed when that read
+	// failed, which leaves LastChangeAt unknown.
+	Read   bool
+	Failed bool
+	// LastChangeAt is the newest creation or non-status change of an object
+	// in the namespace that no controller owns.
+	LastChangeAt time.Time
 }
 
 // Row is one ledger row of a token, as read. A Null flag set means the
@@ -115,6 +128,12 @@ type Policy struct {
 	Confirmations int
 	// MinEvidenceAge is how long the evidence must have held.
 	MinEvidenceAge time.Duration
+	// ContentsEnabled says that contents are read at all; without them
+	// nothing is reclaimable.
+	ContentsEnabled bool
+	// QuietPeriod is how long nothing may have changed inside a namespace
+	// before it may be reclaimed; 0 for no minimum.
+	QuietPeriod time.Duration
 	// TerminatedAtColumn says that rows carry a terminated-at value (Row.Extra),
 	// which then dates the evidence instead of this process's first sighting.
 	TerminatedAtColumn bool
@@ -344,7 +363,7 @@ func Decide(nss []Namespace, facts Facts, p Policy, prev State, now time.Time) (
 		c.FirstSeenAt = seen.FirstSeenAt
 		c.ConsecutiveSweeps = seen.Streak
 		c.EvidenceSince = p.evidenceSince(*ns, ev, seen, now)
-		c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, now)
+		c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, ns.Contents, now)
 		res.Candidates = append(res.Candidates, c)
 	}
 	sort.Slice(res.Candidates, func(i, j int) bool { return res.Candidates[i].Namespace < res.Candidates[j].Namespace })
@@ -388,7 +407,7 @@ func Evaluate(ns Namespace, rows []Row, p Policy, prev State, now time.Time) (Ca
 	c.FirstSeenAt = seen.FirstSeenAt
 	c.ConsecutiveSweeps = seen.Streak
 	c.EvidenceSince = p.evidenceSince(ns, ev, seen, now)
-	c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, now)
+	c.Reclaimable, c.NotReclaimableReason = p.reclaimable(c, ev, ns.Contents, now)
 	return c, ""
 }
 
@@ -531,7 +550,7 @@ func (p Policy) evidenceDated(ev evidence, now time.Time) bool {
 
 // reclaimable applies the reclaim rules in a fixed order and names the first
 // that fails. No proven type, no reclaim.
-func (p Policy) reclaimable(c Candidate, ev evidence, now time.Time) (bool, string) {
+func (p Policy) reclaimable(c Candidate, ev evidence, contents Contents, now time.Time) (bool, string) {
 	switch {
 	case !p.Enabled:
 		return false, NotReclaimableSweepDisabled
@@ -553,10 +572,21 @@ func (p Policy) reclaimable(c Candidate, ev evidence, now time.Time) (bool, stri
 		return false, NotReclaimableUnconfirmed
 	case !p.evidenceDated(ev, now) || now.Sub(c.EvidenceSince) < p.MinEvidenceAge:
 		return false, NotReclaimableEvidenceTooRecent
+	case !p.quiet(contents, now):
+		return false, NotReclaimableRecentChange
 	case !p.Destructive:
 		return false, NotReclaimableDestructiveDisabled
 	}
 	return true, ""
+}
+
+// quiet reports whether a namespace's contents are known and have not
+// changed for the quiet period. Unread or unreadable contents are never quiet.
+func (p Policy) quiet(c Contents, now time.Time) bool {
+	if !p.ContentsEnabled || !c.Read || c.Failed {
+		return false
+	}
+	return p.QuietPeriod <= 0 || now.Sub(c.LastChangeAt) >= p.QuietPeriod
 }
 
 func (p Policy) plausible(candidates, pastGrace int) error {

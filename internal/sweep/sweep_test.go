@@ -23,11 +23,13 @@ func policy() Policy {
 		ReclaimTypes:     []string{"redis"},
 		Enabled:          true,
 		Destructive:      true,
+		ContentsEnabled:  true,
 	}
 }
 
 func ns(name string, age time.Duration, lbls ...string) Namespace {
-	n := Namespace{Name: name, UID: "uid-" + name, CreatedAt: now.Add(-age), Labels: map[string]string{}}
+	n := Namespace{Name: name, UID: "uid-" + name, CreatedAt: now.Add(-age), Labels: map[string]string{},
+		Contents: Contents{Read: true, LastChangeAt: now.Add(-age)}}
 	for i := 0; i+1 < len(lbls); i += 2 {
 		n.Labels[lbls[i]] = lbls[i+1]
 	}

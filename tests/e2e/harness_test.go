@@ -129,7 +129,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	}
 	if o.destructive {
 		// Evidence must otherwise be a day old before it is reclaimable.
-		args = append(args, "--reclaim.min-evidence-age=0s")
+		args = append(args, "--reclaim.min-evidence-age=0s", "--reclaim.quiet-period=0s")
 	}
 	args = append(args, o.args...)
 	scheme := "http"

@@ -1,0 +1,197 @@
+package exporter
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/logsafe"
+	"github.com/orphansweep/orphans/internal/sweep"
+)
+
+// ContentsReader reads what one namespace holds, now.
+type ContentsReader interface {
+	Read(ctx context.Context, namespace string) (api.Contents, error)
+}
+
+// contentsKey names a namespace object: a namespace deleted and re-created
+// under the same name has other contents.
+func contentsKey(name, uid string) string { return name + "/" + uid }
+
+// contentsBook holds the contents last read for the current candidates, so
+// that a sweep decides on them without a request of its own.
+type contentsBook struct {
+	mu   sync.Mutex
+	read map[string]api.Contents
+}
+
+func newContentsBook() *contentsBook { return &contentsBook{read: map[string]api.Contents{}} }
+
+func (b *contentsBook) get(name, uid string) (api.Contents, bool) {
+	if b == nil {
+		return api.Contents{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.read[contentsKey(name, uid)]
+	return c, ok
+}
+
+// keep records fresh reads and forgets namespaces no longer candidates.
+func (b *contentsBook) keep(current map[string]bool, fresh map[string]api.Contents) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, c := range fresh {
+		b.read[k] = c
+	}
+	for k := range b.read {
+		if !current[k] {
+			delete(b.read, k)
+		}
+	}
+}
+
+// annotate gives each namespace the contents known of it.
+func (b *contentsBook) annotate(nss []sweep.Namespace) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.read) == 0 {
+		return
+	}
+	for i := range nss {
+		if c, ok := b.read[contentsKey(nss[i].Name, nss[i].UID)]; ok {
+			nss[i].Contents = sweepContents(c)
+		}
+	}
+}
+
+// attach puts the contents known of each candidate on its wire form.
+func (b *contentsBook) attach(cs []api.Candidate) {
+	for i := range cs {
+		if c, ok := b.get(cs[i].Namespace, cs[i].NamespaceUID); ok {
+			cs[i].Contents = &c
+		}
+	}
+}
+
+// sweepContents is what the reclaim rules need of the contents.
+func sweepContents(c api.Contents) sweep.Contents {
+	return sweep.Contents{Read: true, Failed: c.Error != "", LastChangeAt: c.LastChangeAt}
+}
+
+// contentsLoop reads the contents of the current candidates: those not read
+// yet after every sweep, and all of them every --contents.interval. It never
+// reads the namespaces that are not candidates.
+type contentsLoop struct {
+	cfg     Config
+	log     *slog.Logger
+	reader  ContentsReader
+	book    *contentsBook
+	sweeper *Sweeper
+	now     func() time.Time
+	redact  *logsafe.Redactor
+	// swept is signalled after each successful sweep.
+	swept chan struct{}
+	// reading serializes rounds, the loop's and a test's.
+	reading sync.Mutex
+}
+
+// Run reads contents until ctx ends. The first round follows the first
+// successful sweep.
+func (l *contentsLoop) Run(ctx context.Context) {
+	var lastFull time.Time
+	timer := time.NewTimer(l.cfg.ContentsInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.swept:
+		case <-timer.C:
+		}
+		// The first round reads every candidate, as none has been read;
+		// later ones read new candidates, and all every interval.
+		now := l.now()
+		full := !lastFull.IsZero() && now.Sub(lastFull) >= l.cfg.ContentsInterval
+		if l.round(ctx, full) && (full || lastFull.IsZero()) {
+			lastFull = now
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(l.cfg.ContentsInterval)
+	}
+}
+
+// round reads the contents of the latest snapshot's candidates (all of them
+// when full, else those not read yet). It reports whether there was a
+// successful sweep to read for.
+func (l *contentsLoop) round(ctx context.Context, full bool) bool {
+	l.reading.Lock()
+	defer l.reading.Unlock()
+	snap := l.sweeper.Latest()
+	if !snap.OK {
+		return false
+	}
+	current := make(map[string]bool, len(snap.Candidates))
+	var targets []api.Candidate
+	for _, c := range snap.Candidates {
+		k := contentsKey(c.Namespace, c.NamespaceUID)
+		current[k] = true
+		if _, known := l.book.get(c.Namespace, c.NamespaceUID); full || !known {
+			targets = append(targets, c)
+		}
+	}
+	fresh := make(map[string]api.Contents, len(targets))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, max(1, l.cfg.ContentsConcurrency))
+	for _, c := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			got := l.read(ctx, c.Namespace)
+			mu.Lock()
+			fresh[contentsKey(c.Namespace, c.NamespaceUID)] = got
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	l.book.keep(current, fresh)
+	return true
+}
+
+// read reads one namespace's contents; a failure is recorded in the
+// contents, never left out, so the candidate stays unreclaimable.
+func (l *contentsLoop) read(ctx context.Context, name string) api.Contents {
+	start := l.now()
+	got, err := l.reader.Read(ctx, name)
+	got.ReadAt = start.UTC()
+	if err != nil {
+		got.Error = l.redact.Redact(err.Error())
+		l.log.Warn("contents.failed", "namespace", logsafe.Namespace{Name: name, Prefix: l.cfg.Policy.Prefix}, "err", got.Error)
+	}
+	return got
+}
+
+// notify tells the loop a sweep succeeded, without ever blocking the sweep.
+func (l *contentsLoop) notify() {
+	if l == nil {
+		return
+	}
+	select {
+	case l.swept <- struct{}{}:
+	default:
+	}
+}

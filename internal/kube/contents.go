@@ -1,0 +1,211 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/orphansweep/orphans/internal/api"
+)
+
+// ChangeResources are read, metadata only, for the newest change inside a
+// namespace, besides the Namespace itself and its Pods and PVCs. Secrets are
+// never read.
+var ChangeResources = []schema.GroupVersionResource{
+	{Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Version: "v1", Resource: "services"},
+	{Version: "v1", Resource: "configmaps"},
+}
+
+// ContentsOptions shape the contents reader.
+type ContentsOptions struct {
+	// QPS and Burst limit the reader's own client, apart from the informer's
+	// and the fresh checks'.
+	QPS   float32
+	Burst int
+	// IgnoreManagers are field managers whose changes do not count.
+	IgnoreManagers []string
+	// Extra are resources read besides ChangeResources (an operator's CRDs).
+	Extra []schema.GroupVersionResource
+	// OnRequest is called for every API request the reader makes.
+	OnRequest func()
+}
+
+// Contents reads what a namespace holds: what a reclaim would destroy.
+type Contents struct {
+	typed     kubernetes.Interface
+	meta      metadata.Interface
+	resources []schema.GroupVersionResource
+	ignore    []string
+	timeout   time.Duration
+}
+
+// ParseResource parses group/version/resource; the core group is empty
+// ("/v1/services") or left out ("v1/services").
+func ParseResource(s string) (schema.GroupVersionResource, error) {
+	parts := strings.Split(strings.TrimSpace(s), "/")
+	switch {
+	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+		return schema.GroupVersionResource{Version: parts[0], Resource: parts[1]}, nil
+	case len(parts) == 3 && parts[1] != "" && parts[2] != "":
+		if parts[2] == "secrets" && parts[0] == "" {
+			return schema.GroupVersionResource{}, fmt.Errorf("%q: secrets are never read", s)
+		}
+		return schema.GroupVersionResource{Group: parts[0], Version: parts[1], Resource: parts[2]}, nil
+	}
+	return schema.GroupVersionResource{}, fmt.Errorf("%q: want group/version/resource", s)
+}
+
+// NewContents builds a reader with its own client on cfg.
+func NewContents(cfg *rest.Config, o ContentsOptions) (*Contents, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.OnRequest != nil {
+		count := o.OnRequest
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				count()
+				return rt.RoundTrip(r)
+			})
+		})
+	}
+	typed, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("contents client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("contents client: %w", err)
+	}
+	c := &Contents{typed: typed, meta: meta, ignore: o.IgnoreManagers, timeout: cfg.Timeout,
+		resources: append(slices.Clone(ChangeResources), o.Extra...)}
+	if c.timeout <= 0 {
+		c.timeout = 10 * time.Second
+	}
+	return c, nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+const pageSize = 500
+
+// Read reads the contents of one namespace now. The error says which read
+// failed; the returned value then carries it too.
+func (c *Contents) Read(ctx context.Context, namespace string) (api.Contents, error) {
+	out, err := c.read(ctx, namespace)
+	if err != nil {
+		return api.Contents{Error: err.Error()}, err
+	}
+	return out, nil
+}
+
+func (c *Contents) read(ctx context.Context, namespace string) (api.Contents, error) {
+	var out api.Contents
+	var last time.Time
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	nsMeta, err := c.meta.Resource(namespacesGVR).Get(ctx, namespace, metav1.GetOptions{})
+	if err != nil {
+		return out, fmt.Errorf("get namespace: %w", err)
+	}
+	last = c.newer(last, nsMeta.ObjectMeta)
+
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		pods, err := c.typed.CoreV1().Pods(namespace).List(ctx, opts)
+		if err != nil {
+			return out, fmt.Errorf("list pods: %w", err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			out.Pods++
+			if p.Status.Phase == corev1.PodRunning {
+				out.PodsRunning++
+			}
+			if metav1.GetControllerOfNoCopy(p) == nil {
+				last = c.newer(last, p.ObjectMeta)
+			}
+		}
+		if opts.Continue = pods.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	opts = metav1.ListOptions{Limit: pageSize}
+	for {
+		pvcs, err := c.typed.CoreV1().PersistentVolumeClaims(namespace).List(ctx, opts)
+		if err != nil {
+			return out, fmt.Errorf("list persistentvolumeclaims: %w", err)
+		}
+		for i := range pvcs.Items {
+			pvc := &pvcs.Items[i]
+			out.PVCs++
+			if q, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+				out.StorageRequestedBytes += q.Value()
+			}
+			if metav1.GetControllerOfNoCopy(pvc) == nil {
+				last = c.newer(last, pvc.ObjectMeta)
+			}
+		}
+		if opts.Continue = pvcs.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	for _, gvr := range c.resources {
+		opts := metav1.ListOptions{Limit: pageSize}
+		for {
+			list, err := c.meta.Resource(gvr).Namespace(namespace).List(ctx, opts)
+			if err != nil {
+				return out, fmt.Errorf("list %s: %w", gvrString(gvr), err)
+			}
+			for i := range list.Items {
+				m := &list.Items[i]
+				if metav1.GetControllerOfNoCopy(m) == nil {
+					last = c.newer(last, m.ObjectMeta)
+				}
+			}
+			if opts.Continue = list.Continue; opts.Continue == "" {
+				break
+			}
+		}
+	}
+	out.LastChangeAt = last.UTC()
+	return out, nil
+}
+
+// newer returns the later of t and the object's newest creation or
+// non-status change by a manager that counts.
+func (c *Contents) newer(t time.Time, m metav1.ObjectMeta) time.Time {
+	if m.CreationTimestamp.After(t) {
+		t = m.CreationTimestamp.Time
+	}
+	for _, f := range m.ManagedFields {
+		if f.Subresource != "" || f.Time == nil || slices.Contains(c.ignore, f.Manager) {
+			continue
+		}
+		if f.Time.After(t) {
+			t = f.Time.Time
+		}
+	}
+	return t
+}
+
+func gvrString(g schema.GroupVersionResource) string {
+	if g.Group == "" {
+		return g.Resource
+	}
+	return g.Resource + "." + g.Group
+}
