@@ -39,9 +39,14 @@ func TestKustomizationsApplyServerSide(t *testing.T) {
 			if len(objs) == 0 {
 				t.Fatal("rendered nothing")
 			}
+			// The operator's Event Role lives where the Events go.
+			want := systemNamespace
+			if dir == "deploy/operator-events" {
+				want = "default"
+			}
 			for _, o := range objs {
-				if o.GetKind() != "Namespace" && isNamespaced(o) && o.GetNamespace() != systemNamespace {
-					t.Errorf("%s/%s rendered into namespace %q, want %s", o.GetKind(), o.GetName(), o.GetNamespace(), systemNamespace)
+				if o.GetKind() != "Namespace" && isNamespaced(o) && o.GetNamespace() != want {
+					t.Errorf("%s/%s rendered into namespace %q, want %s", o.GetKind(), o.GetName(), o.GetNamespace(), want)
 				}
 			}
 			stderr := dryRun(t, kubeconfig, render(t, dir))
