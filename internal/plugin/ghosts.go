@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -80,15 +79,7 @@ func (o *GhostsOptions) Complete(*cobra.Command, []string) error {
 }
 
 // Validate checks the flags.
-func (o *GhostsOptions) Validate() error {
-	if o.Output != "" && !slices.Contains(outputFormats, o.Output) {
-		return fmt.Errorf("unsupported output format %q: want one of %s", o.Output, strings.Join(outputFormats, ", "))
-	}
-	if o.Kind != "" && !slices.Contains(api.Kinds, o.Kind) {
-		return fmt.Errorf("--kind %q: want one of %s", o.Kind, strings.Join(api.Kinds, ", "))
-	}
-	return nil
-}
+func (o *GhostsOptions) Validate() error { return validateListing(o.Output, o.Kind) }
 
 // Run prints the ghosts.
 func (o *GhostsOptions) Run(ctx context.Context) error {

@@ -100,12 +100,15 @@ func (o *ListOptions) Complete(*cobra.Command, []string) error {
 }
 
 // Validate checks the flags.
-func (o *ListOptions) Validate() error {
-	if o.Output != "" && !slices.Contains(outputFormats, o.Output) {
-		return fmt.Errorf("unsupported output format %q: want one of %s", o.Output, strings.Join(outputFormats, ", "))
+func (o *ListOptions) Validate() error { return validateListing(o.Output, o.Kind) }
+
+// validateListing checks the -o and --kind of the listing commands.
+func validateListing(output, kind string) error {
+	if output != "" && !slices.Contains(outputFormats, output) {
+		return fmt.Errorf("unsupported output format %q: want one of %s", output, strings.Join(outputFormats, ", "))
 	}
-	if o.Kind != "" && !slices.Contains(api.Kinds, o.Kind) {
-		return fmt.Errorf("--kind %q: want one of %s", o.Kind, strings.Join(api.Kinds, ", "))
+	if kind != "" && !slices.Contains(api.Kinds, kind) {
+		return fmt.Errorf("--kind %q: want one of %s", kind, strings.Join(api.Kinds, ", "))
 	}
 	return nil
 }
