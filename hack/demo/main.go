@@ -180,7 +180,7 @@ func exporterIdentity(ctx context.Context, cp *testenv.ControlPlane, admin *kube
 	const name = "orphans-exporter"
 	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      testenv.ExporterRules(),
 	}, metav1.CreateOptions{}); err != nil {
 		return "", err
 	}

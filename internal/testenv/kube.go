@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -280,5 +281,17 @@ func WaitFor(ctx context.Context, cond func() (bool, error)) error {
 			return fmt.Errorf("condition not met: %w", ctx.Err())
 		case <-t.C:
 		}
+	}
+}
+
+// ExporterRules are the exporter's permissions as deploy/base/clusterrole.yaml
+// grants them: the namespace watch, and the list calls that read what
+// candidates hold. Tests, the demo and the benchmark give them to the
+// exporter's user; deploy's tests review the shipped manifest itself.
+func ExporterRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "deployments"}, Verbs: []string{"list"}},
 	}
 }

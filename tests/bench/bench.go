@@ -373,7 +373,7 @@ func namespaceReader(ctx context.Context, cp *testenv.ControlPlane, admin kubern
 	const role = "orphans-bench-namespace-reader"
 	_, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: role},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      testenv.ExporterRules(),
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", err

@@ -123,7 +123,7 @@ func setupUsers(ctx context.Context) error {
 	rbac := bed.admin.RbacV1()
 	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "orphans-exporter"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      testenv.ExporterRules(),
 	}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
