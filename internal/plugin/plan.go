@@ -158,17 +158,11 @@ func (o *PlanOptions) Validate() error {
 
 // Run checks every target afresh and writes the plan.
 func (o *PlanOptions) Run(ctx context.Context) error {
-	doc, err := o.exporter.Candidates(ctx)
+	doc, err := destructiveCandidates(ctx, o.exporter, "plan")
 	if err != nil {
-		return fmt.Errorf("refusing to plan: %w", err)
+		return err
 	}
 	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
-	switch {
-	case !doc.Enabled:
-		return errors.New(`refusing to plan: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`)
-	case !doc.DestructiveEnabled:
-		return errors.New(`refusing to plan: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`)
-	}
 	who, err := kube.WhoAmI(ctx, o.kube)
 	if err != nil {
 		return fmt.Errorf("refusing to plan: cannot tell who you are: %w", err)

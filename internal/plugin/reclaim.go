@@ -397,19 +397,29 @@ func (o *ReclaimOptions) Validate() error {
 	return nil
 }
 
-// Run reclaims the targets one by one.
-func (o *ReclaimOptions) Run(ctx context.Context) error {
-	doc, err := o.exporter.Candidates(ctx)
+// destructiveCandidates reads the exporter's latest sweep and refuses, in
+// the words of verb, unless it reports both safety flags on.
+func destructiveCandidates(ctx context.Context, exp *exporterclient.Client, verb string) (*api.Candidates, error) {
+	doc, err := exp.Candidates(ctx)
 	if err != nil {
-		return fmt.Errorf("refusing to reclaim: %w", err)
+		return nil, fmt.Errorf("refusing to %s: %w", verb, err)
 	}
-	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
 	switch {
 	case !doc.Enabled:
-		return errors.New(`refusing to reclaim: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`)
+		return nil, fmt.Errorf(`refusing to %s: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`, verb)
 	case !doc.DestructiveEnabled:
-		return errors.New(`refusing to reclaim: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`)
+		return nil, fmt.Errorf(`refusing to %s: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`, verb)
 	}
+	return doc, nil
+}
+
+// Run reclaims the targets one by one.
+func (o *ReclaimOptions) Run(ctx context.Context) error {
+	doc, err := destructiveCandidates(ctx, o.exporter, "reclaim")
+	if err != nil {
+		return err
+	}
+	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
 
 	targets := o.targets(doc)
 	if len(targets) == 0 {
