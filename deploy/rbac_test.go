@@ -203,7 +203,8 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 	applyForReal(t, adminKubeconfig(t, cp),
 		find(t, base, "Namespace", systemNamespace),
 		find(t, base, "ClusterRole", "orphans-operator"),
-		find(t, base, "Service", "orphans-exporter"))
+		find(t, base, "Service", "orphans-exporter"),
+		find(t, renderedObjects(t, "deploy/operator-events"), "Role", "orphans-operator-events"))
 	// A neighbour with the same port name, which the role must not open.
 	other := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "orphans-neighbour", Namespace: systemNamespace},
@@ -235,6 +236,9 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 	if code, err := proxyGet(operatorProxyNames[0]); !apierrors.IsForbidden(err) {
 		t.Fatalf("unbound user through the proxy: %d %v, want 403", code, err)
 	}
+	if _, err := olga.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("unbound user gets kube-system: %v, want 403", err)
+	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: user},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "orphans-operator"},
@@ -243,6 +247,55 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The Event Role is bound as deploy/operator-events tells an operator to.
+	eventsBinding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: "default"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "orphans-operator-events"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	if _, err := admin.RbacV1().RoleBindings("default").Create(ctx, eventsBinding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	event := func(namespace string) *corev1.Event {
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{GenerateName: "orphans-rbac-", Namespace: namespace},
+			InvolvedObject: corev1.ObjectReference{Kind: "Namespace", APIVersion: "v1", Name: "instant-customer-rbac"},
+			Reason:         "OrphanReclaimRequested", Message: "rbac review", Type: corev1.EventTypeNormal,
+			Source: corev1.EventSource{Component: "kubectl-orphans"},
+		}
+	}
+	// eventually retries while the authorizer's cache learns of the bindings.
+	eventually := func(t *testing.T, do func() error) error {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := do()
+			if !apierrors.IsForbidden(err) || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Run("get the kube-system namespace is authorized", func(t *testing.T) {
+		err := eventually(t, func() error {
+			ns, err := olga.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+			if err == nil && ns.UID == "" {
+				return fmt.Errorf("kube-system without a UID")
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("create an event in default is authorized", func(t *testing.T) {
+		if err := eventually(t, func() error {
+			_, err := olga.CoreV1().Events("default").Create(ctx, event("default"), metav1.CreateOptions{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	for _, name := range operatorProxyNames {
 		t.Run("proxy "+name+" is authorized", func(t *testing.T) {
@@ -273,9 +326,20 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 			_, err := olga.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 			return err
 		},
-		"get a namespace": func() error {
+		"get a namespace other than kube-system": func() error {
 			_, err := olga.CoreV1().Namespaces().Get(ctx, systemNamespace, metav1.GetOptions{})
 			return err
+		},
+		"create an event outside default": func() error {
+			_, err := olga.CoreV1().Events(systemNamespace).Create(ctx, event(systemNamespace), metav1.CreateOptions{})
+			return err
+		},
+		"list events": func() error {
+			_, err := olga.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"delete an event": func() error {
+			return olga.CoreV1().Events("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 		},
 		"get the service": func() error {
 			_, err := olga.CoreV1().Services(systemNamespace).Get(ctx, "orphans-exporter", metav1.GetOptions{})
@@ -302,13 +366,15 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 
 	// Every authenticated user also holds system:basic-user, which includes
 	// selfsubjectreviews on a default cluster. Asking the authorizer about the
-	// user without its groups shows the role itself grants both permissions,
+	// user without its groups shows the roles themselves grant every permission,
 	// so `kubectl orphans` keeps working where basic-user has been trimmed.
-	t.Run("the role alone grants both", func(t *testing.T) {
+	t.Run("the roles alone grant what the plugin needs", func(t *testing.T) {
 		for _, attrs := range []authorizationv1.ResourceAttributes{
 			{Namespace: systemNamespace, Verb: "get", Resource: "services", Subresource: "proxy", Name: operatorProxyNames[0]},
 			{Namespace: systemNamespace, Verb: "get", Resource: "services", Subresource: "proxy", Name: operatorProxyNames[1]},
 			{Verb: "create", Group: "authentication.k8s.io", Resource: "selfsubjectreviews"},
+			{Verb: "get", Resource: "namespaces", Name: "kube-system"},
+			{Namespace: "default", Verb: "create", Resource: "events"},
 		} {
 			sar, err := admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 				Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &attrs},

@@ -1,8 +1,10 @@
 package deprovision_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -307,6 +309,12 @@ func TestDeprovisionRefusesInvalidRequestsWithoutSending(t *testing.T) {
 		"blank reason":               func(r *api.DeprovisionRequest) { r.Reason = "  " },
 		"no resource type":           func(r *api.DeprovisionRequest) { r.ResourceType = "" },
 		"no token":                   func(r *api.DeprovisionRequest) { r.Token = "" },
+		"plan digest without author": func(r *api.DeprovisionRequest) { r.Evidence.PlanDigest = "abc" },
+		"plan author without digest": func(r *api.DeprovisionRequest) { r.Evidence.PlanAuthor = "bob" },
+		"self approved without plan": func(r *api.DeprovisionRequest) { r.Evidence.SelfApproved = true },
+		"author approves unrecorded": func(r *api.DeprovisionRequest) {
+			r.Evidence.PlanDigest, r.Evidence.PlanAuthor = "abc", r.Actor
+		},
 	} {
 		req := request("instant-customer-y1")
 		mod(&req)
@@ -398,5 +406,52 @@ func TestSecretFromFile(t *testing.T) {
 	}
 	if _, err := deprovision.SecretFromFile(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// The stand-in enforces the plan fields' rules on its own, as a platform
+// would, and its four-eyes policy refuses a plan's author with 403.
+func TestStandInPlanRules(t *testing.T) {
+	s := deprovisiontest.New(t, secret)
+	post := func(req api.DeprovisionRequest) int {
+		t.Helper()
+		body, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr, err := http.NewRequest(http.MethodPost, s.URL+api.DeprovisionPath, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set(api.HeaderAuthorization, "Bearer "+secret)
+		hr.Header.Set(api.HeaderIdempotencyKey, req.RequestID)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	planned := func(ns, author string, self bool) api.DeprovisionRequest {
+		req := request(ns)
+		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = strings.Repeat("ab", 32), author, self
+		return req
+	}
+	if code := post(planned("instant-customer-p1", "alice", false)); code != http.StatusBadRequest || len(s.Violations()) != 1 {
+		t.Fatalf("author as actor without self_approved: %d, violations %q", code, s.Violations())
+	}
+	if code := post(planned("instant-customer-p2", "alice", true)); code != http.StatusOK {
+		t.Fatalf("recorded self approval on a platform that allows it: %d", code)
+	}
+	s.RefuseSelfApproval()
+	if code := post(planned("instant-customer-p3", "alice", true)); code != http.StatusForbidden {
+		t.Fatalf("recorded self approval on a four-eyes platform: %d, want 403", code)
+	}
+	if code := post(planned("instant-customer-p4", "olga", false)); code != http.StatusOK {
+		t.Fatalf("a plan approved by someone else: %d", code)
+	}
+	if v := s.Violations(); len(v) != 1 {
+		t.Fatalf("violations %q", v)
 	}
 }

@@ -224,6 +224,22 @@ func TestReclaimPlanSelfApprovalIsRecorded(t *testing.T) {
 	}
 }
 
+// A platform that enforces four eyes itself refuses a self-approved run
+// with 403, which stops the run like any refusal of our authority.
+func TestReclaimPlanSelfApprovalRefusedByPlatform(t *testing.T) {
+	b := newReclaimBed(t, redis(1), redis(2))
+	b.dp.RefuseSelfApproval()
+	file, _ := b.writePlan("--all", "--reason", "OPS-8")
+	rep, errOut, err := b.reclaim("--plan", file, "--allow-self-approval")
+	if err == nil {
+		t.Fatalf("a refused self approval exited 0\n%s", errOut)
+	}
+	wantResults(t, rep, errOut, "failed", "not-attempted")
+	if !strings.Contains(rep.Outcomes[0].Detail, "four eyes") || !strings.Contains(err.Error(), "forbade") || len(b.dp.Requests()) != 1 {
+		t.Fatalf("%d requests, the platform's reason not shown:\n%s", len(b.dp.Requests()), errOut)
+	}
+}
+
 func TestReclaimPlanRefusals(t *testing.T) {
 	cases := map[string]func(b *reclaimBed, file string){
 		"tampered item": func(b *reclaimBed, file string) {

@@ -681,6 +681,9 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyConflict, "platform refused: "+m.Text(err.Error())
 	case errors.Is(err, deprovision.ErrUnauthorized):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		if res.StatusCode == 403 {
+			return out, "the deprovision API forbade the request (403)"
+		}
 		return out, fmt.Sprintf("the deprovision API refused our credentials (%d)", res.StatusCode)
 	default:
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())

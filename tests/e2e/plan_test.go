@@ -25,9 +25,12 @@ import (
 // approver is the second pair of eyes, reached by impersonation.
 const approver = "bob@example.com"
 
-// grantPlanRBAC gives the operator group (and the approver) what plans and
-// Events need: create events in default, get the kube-system namespace,
-// and lets the operator impersonate the approver.
+// grantPlanRBAC binds the shipped operator roles to the operator group and
+// the approver, as docs/deploy.md tells an operator to: the orphans-operator
+// ClusterRole (deploy/base) for the kube-system namespace that names the
+// cluster, and the orphans-operator-events Role (deploy/operator-events) for
+// the Events. Only the impersonation of the approver, which stands in for a
+// second person at a second terminal, is the test's own.
 func grantPlanRBAC(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -43,20 +46,22 @@ func grantPlanRBAC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	role := "orphans-operator-events-" + id
-	_, err := rbac.Roles("default").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: role},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}}}}, metav1.CreateOptions{})
+	cr, err := testenv.ShippedClusterRole("deploy/base/operator-clusterrole.yaml")
 	must(err)
-	_, err = rbac.RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role}, Subjects: subjects}, metav1.CreateOptions{})
+	events, err := testenv.ShippedRole("deploy/operator-events/role.yaml")
 	must(err)
-	cr := "orphans-plan-" + id
-	_, err = rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: cr}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{"kube-system"}, Verbs: []string{"get"}},
-	}}, metav1.CreateOptions{})
+	// Names of this run, so parallel and repeated runs do not meet.
+	cr.Name += "-" + id
+	events.Name += "-" + id
+	_, err = rbac.ClusterRoles().Create(ctx, cr, metav1.CreateOptions{})
 	must(err)
-	_, err = rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: cr},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr}, Subjects: subjects}, metav1.CreateOptions{})
+	_, err = rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name}, Subjects: subjects}, metav1.CreateOptions{})
+	must(err)
+	_, err = rbac.Roles(events.Namespace).Create(ctx, events, metav1.CreateOptions{})
+	must(err)
+	_, err = rbac.RoleBindings(events.Namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: events.Name},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: events.Name}, Subjects: subjects}, metav1.CreateOptions{})
 	must(err)
 	imp := "orphans-impersonate-" + id
 	_, err = rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: imp}, Rules: []rbacv1.PolicyRule{
@@ -69,9 +74,9 @@ func grantPlanRBAC(t *testing.T) {
 	must(err)
 	t.Cleanup(func() {
 		ctx := context.Background()
-		_ = rbac.RoleBindings("default").Delete(ctx, role, metav1.DeleteOptions{})
-		_ = rbac.Roles("default").Delete(ctx, role, metav1.DeleteOptions{})
-		for _, n := range []string{cr, imp} {
+		_ = rbac.RoleBindings(events.Namespace).Delete(ctx, events.Name, metav1.DeleteOptions{})
+		_ = rbac.Roles(events.Namespace).Delete(ctx, events.Name, metav1.DeleteOptions{})
+		for _, n := range []string{cr.Name, imp} {
 			_ = rbac.ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
 			_ = rbac.ClusterRoles().Delete(ctx, n, metav1.DeleteOptions{})
 		}
