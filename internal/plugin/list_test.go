@@ -34,6 +34,8 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 		Kind: kind, ResourceType: typ, Reason: api.ReasonTerminal, LastStatus: "deleted",
 		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-time.Hour), ConsecutiveSweeps: 4,
 		Reclaimable: reclaimable,
+		Contents: &api.Contents{ReadAt: now.Add(-time.Minute), Pods: 3, PodsRunning: 2, PVCs: 1,
+			StorageRequestedBytes: 10 << 30, LastChangeAt: now.Add(-age)},
 	}
 	if typ == "" {
 		c.Reason, c.LastStatus = api.ReasonNoRow, ""
@@ -109,6 +111,45 @@ func TestListTableMasksTokens(t *testing.T) {
 	}
 	if strings.Contains(out, "LAST-STATUS") {
 		t.Fatal("wide columns in the default table")
+	}
+}
+
+// -o wide shows what a reclaim would destroy: pods, PVCs, storage and the
+// last change, <unknown> before the exporter read them, <error> after a
+// failed read.
+func TestListWideShowsContents(t *testing.T) {
+	doc := document()
+	doc.Candidates[1].Contents = nil
+	doc.Candidates[2].Contents = &api.Contents{ReadAt: time.Now(), Error: "pods is forbidden"}
+	s := fakeExporter(t, 200, doc)
+	out, _, err := run(t, "list", "--exporter-url", s.URL, "-o", "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := "NAMESPACE TOKEN KIND TYPE REASON AGE SEEN RECLAIMABLE LAST-STATUS FIRST-SEEN TERMINATING PODS PVCS STORAGE LAST-CHANGE WHY-NOT"
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != want {
+		t.Fatalf("wide header, want %q:\n%s", want, out)
+	}
+	for i, cells := range map[int]string{
+		0: "2/3 1 10Gi 3d <none>",
+		1: "<unknown> <unknown> <unknown> <unknown> destructive_disabled",
+		2: "<error> <error> <error> <error> destructive_disabled",
+	} {
+		row := strings.Join(strings.Fields(lines[i+1]), " ")
+		if !strings.Contains(row, doc.Candidates[i].TokenMasked) || !strings.HasSuffix(row, cells) {
+			t.Errorf("row of candidate %d %q, want it to end in %q", i, row, cells)
+		}
+	}
+}
+
+func TestBytesIEC(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0", 1023: "1023", 1024: "1Ki", 1536: "1.5Ki", 10 << 30: "10Gi", 1_000_000_000: "953.7Mi", 3 << 40: "3Ti",
+	} {
+		if got := bytesIEC(n); got != want {
+			t.Errorf("bytesIEC(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 

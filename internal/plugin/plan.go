@@ -353,12 +353,19 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 
 	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
 		{Name: "NAMESPACE", Type: "string"}, {Name: "TOKEN", Type: "string"}, {Name: "TYPE", Type: "string"},
-		{Name: "PLANNED", Type: "string"}, {Name: "NOW", Type: "string"}, {Name: "STATE", Type: "string"},
+		{Name: "PLANNED", Type: "string"}, {Name: "NOW", Type: "string"},
+		{Name: "PODS", Type: "string"}, {Name: "PVCS", Type: "string"}, {Name: "STORAGE", Type: "string"}, {Name: "LAST-CHANGE", Type: "string"},
+		{Name: "STATE", Type: "string"},
 	}}
 	for _, it := range lp.Items {
 		state, fresh := o.itemState(ctx, exp, it)
-		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{m.Namespace(it.Namespace), logsafe.Mask(it.Token),
-			orNone(it.ResourceType), shortDigest(it.EvidenceDigest), shortDigest(fresh), m.Text(state)}})
+		digest, contents := "", contentsCells(nil, now)
+		if fresh != nil {
+			digest, contents = fresh.EvidenceDigest, contentsCells(fresh.Contents, now)
+		}
+		cells := append([]any{m.Namespace(it.Namespace), logsafe.Mask(it.Token), orNone(it.ResourceType),
+			shortDigest(it.EvidenceDigest), shortDigest(digest)}, contents...)
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: append(cells, m.Text(state))})
 	}
 	if err := printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w); err != nil {
 		return err
@@ -380,22 +387,22 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 }
 
 // itemState compares one item with the exporter's fresh verdict.
-func (o *PlanShowOptions) itemState(ctx context.Context, exp *exporterclient.Client, it api.PlanItem) (state, fresh string) {
+func (o *PlanShowOptions) itemState(ctx context.Context, exp *exporterclient.Client, it api.PlanItem) (string, *api.Candidate) {
 	v, err := exp.Check(ctx, it.Namespace)
 	if err != nil {
-		return ItemCheckFailed + ": " + err.Error(), ""
+		return ItemCheckFailed + ": " + err.Error(), nil
 	}
 	if v.Not != nil {
-		return ItemNotCandidate + " (" + v.Not.Why + ")", ""
+		return ItemNotCandidate + " (" + v.Not.Why + ")", nil
 	}
 	c := v.Candidate
 	switch {
 	case !c.Reclaimable:
-		return ItemNotReclaimable + " (" + orNone(c.NotReclaimableReason) + ")", c.EvidenceDigest
+		return ItemNotReclaimable + " (" + orNone(c.NotReclaimableReason) + ")", c
 	case o.rules.problem(it.Namespace, c) != "":
-		return itemStateFailsCheck + ": " + o.rules.problem(it.Namespace, c), c.EvidenceDigest
+		return itemStateFailsCheck + ": " + o.rules.problem(it.Namespace, c), c
 	case c.EvidenceDigest != it.EvidenceDigest:
-		return ItemChanged, c.EvidenceDigest
+		return ItemChanged, c
 	}
-	return ItemUnchanged, c.EvidenceDigest
+	return ItemUnchanged, c
 }

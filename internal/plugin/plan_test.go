@@ -288,7 +288,7 @@ func TestReclaimPlanSkipsChangedItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"valid", "matches the current context", ItemUnchanged, ItemChanged} {
+	for _, want := range []string{"valid", "matches the current context", ItemUnchanged, ItemChanged, "PODS", "LAST-CHANGE", " 2/3 "} {
 		if !strings.Contains(showOut, want) {
 			t.Fatalf("plan show lacks %q:\n%s", want, showOut)
 		}

@@ -125,6 +125,9 @@ func TestReclaimDoesNotTrustTheExporter(t *testing.T) {
 		{"unknown status", func(c *api.Candidate) { c.Reason, c.LastStatus = api.ReasonUnknownStatus, "Deleted" }},
 		{"no evidence digest", func(c *api.Candidate) { c.EvidenceDigest = "" }},
 		{"no namespace uid", func(c *api.Candidate) { c.NamespaceUID = "" }},
+		{"contents never read", func(c *api.Candidate) { c.Contents = nil }},
+		{"contents read failed", func(c *api.Candidate) { c.Contents.Error = "pods is forbidden" }},
+		{"last change unknown", func(c *api.Candidate) { c.Contents.LastChangeAt = time.Time{} }},
 		{"terminating", func(c *api.Candidate) { c.Terminating = true }},
 	}
 	var cands []api.Candidate
@@ -480,5 +483,29 @@ func TestReclaimNeedsAnAuthenticatedExporter(t *testing.T) {
 	}
 	if n := len(b.dp.Requests()); n != 2 {
 		t.Fatalf("%d requests, want the two accepted runs'", n)
+	}
+}
+
+// The confirmation screen shows what each target holds, as the exporter
+// last read it.
+func TestReclaimScreenShowsContents(t *testing.T) {
+	b := newReclaimBed(t, redis(1))
+	rep, errOut, err := b.reclaim(nsOf(1))
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	wantResults(t, rep, errOut, OutcomeReclaimed)
+	var header, row string
+	for _, l := range strings.Split(errOut, "\n") {
+		f := strings.Join(strings.Fields(l), " ")
+		switch {
+		case strings.HasPrefix(f, "NAMESPACE "):
+			header = f
+		case strings.HasPrefix(f, "instant-customer-00000001"):
+			row = f
+		}
+	}
+	if !strings.Contains(header, "SEEN PODS PVCS STORAGE LAST-CHANGE EVIDENCE") || !strings.Contains(row, " 4 2/3 1 10Gi 3d ") {
+		t.Fatalf("screen without contents:\n%s", errOut)
 	}
 }

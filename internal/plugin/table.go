@@ -27,6 +27,10 @@ var candidateColumns = []metav1.TableColumnDefinition{
 	{Name: "Last-Status", Type: "string", Priority: 1, Description: "Status of the newest ledger row."},
 	{Name: "First-Seen", Type: "string", Priority: 1, Description: "Time since the exporter first found the candidate."},
 	{Name: "Terminating", Type: "string", Priority: 1, Description: "The namespace is being deleted."},
+	{Name: "Pods", Type: "string", Priority: 1, Description: "Pods in the namespace, running/all; what a reclaim would stop."},
+	{Name: "PVCs", Type: "string", Priority: 1, Description: "PersistentVolumeClaims in the namespace; what a reclaim would delete."},
+	{Name: "Storage", Type: "string", Priority: 1, Description: "Storage the PVCs request."},
+	{Name: "Last-Change", Type: "string", Priority: 1, Description: "Time since the newest creation or non-status change of an object no controller owns."},
 	{Name: "Why-Not", Type: "string", Priority: 1, Description: "The rule that keeps the candidate from being reclaimable."},
 }
 
@@ -38,7 +42,7 @@ func candidatesTable(cands []api.Candidate, m *masker, now time.Time) *metav1.Ta
 		if token == "" {
 			token = m.Text(c.Token)
 		}
-		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
+		cells := []any{
 			m.Namespace(c.Namespace),
 			token,
 			c.Kind,
@@ -50,8 +54,9 @@ func candidatesTable(cands []api.Candidate, m *masker, now time.Time) *metav1.Ta
 			orNone(c.LastStatus),
 			since(now, c.FirstSeenAt),
 			strconv.FormatBool(c.Terminating),
-			orNone(c.NotReclaimableReason),
-		}})
+		}
+		cells = append(cells, contentsCells(c.Contents, now)...)
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: append(cells, orNone(c.NotReclaimableReason))})
 	}
 	return t
 }
@@ -83,6 +88,10 @@ var targetColumns = []metav1.TableColumnDefinition{
 	{Name: "Reason", Type: "string"},
 	{Name: "Age", Type: "string"},
 	{Name: "Seen", Type: "integer"},
+	{Name: "Pods", Type: "string", Description: "Pods, running/all, that the reclaim would stop."},
+	{Name: "PVCs", Type: "string", Description: "PersistentVolumeClaims the reclaim would delete."},
+	{Name: "Storage", Type: "string", Description: "Storage those PVCs request."},
+	{Name: "Last-Change", Type: "string", Description: "Time since the newest change no controller made."},
 	{Name: "Evidence", Type: "string", Description: "Start of the evidence digest; a target whose fresh digest differs is skipped as changed."},
 	{Name: "Listed-As", Type: "string", Description: "What the latest sweep said, and whether it passes the plugin's own checks; each target is checked afresh before it is sent."},
 }
@@ -93,7 +102,8 @@ const digestShown = 12
 func targetsTable(targets []target, m *masker, now time.Time, rules claimRules) *metav1.Table {
 	t := &metav1.Table{ColumnDefinitions: targetColumns}
 	for _, tg := range targets {
-		row := []any{m.Namespace(tg.namespace), "<unknown>", "<unknown>", "<unknown>", "<unknown>", int64(0), "<none>", "not a candidate"}
+		row := append([]any{m.Namespace(tg.namespace), "<unknown>", "<unknown>", "<unknown>", "<unknown>", int64(0)},
+			append(contentsCells(nil, now), "<none>", "not a candidate")...)
 		if c := tg.listed; c != nil {
 			listed := "reclaimable"
 			switch {
@@ -106,12 +116,49 @@ func targetsTable(targets []target, m *masker, now time.Time, rules claimRules) 
 			if len(digest) > digestShown {
 				digest = digest[:digestShown]
 			}
-			row = []any{m.Namespace(tg.namespace), c.Kind, orNone(c.ResourceType), c.Reason,
-				since(now, c.NamespaceCreatedAt), int64(c.ConsecutiveSweeps), orNone(digest), listed}
+			row = append([]any{m.Namespace(tg.namespace), c.Kind, orNone(c.ResourceType), c.Reason,
+				since(now, c.NamespaceCreatedAt), int64(c.ConsecutiveSweeps)},
+				append(contentsCells(c.Contents, now), orNone(digest), listed)...)
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: row})
 	}
 	return t
+}
+
+// contentsCells are the Pods, PVCs, Storage and Last-Change cells: what a
+// reclaim would destroy, <unknown> until the exporter has read it and
+// <error> when the read failed.
+func contentsCells(c *api.Contents, now time.Time) []any {
+	switch {
+	case c == nil:
+		return []any{"<unknown>", "<unknown>", "<unknown>", "<unknown>"}
+	case c.Error != "":
+		return []any{"<error>", "<error>", "<error>", "<error>"}
+	}
+	return []any{
+		fmt.Sprintf("%d/%d", c.PodsRunning, c.Pods),
+		strconv.Itoa(c.PVCs),
+		bytesIEC(c.StorageRequestedBytes),
+		since(now, c.LastChangeAt),
+	}
+}
+
+// bytesIEC writes n in the largest binary unit that keeps it at least 1,
+// with one decimal unless exact: 0, 512, 1Ki, 1.5Gi.
+func bytesIEC(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return strconv.FormatInt(n, 10)
+	}
+	v, i := float64(n), -1
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d%ci", int64(v), units[i])
+	}
+	return fmt.Sprintf("%.1f%ci", v, units[i])
 }
 
 func since(now, t time.Time) string {

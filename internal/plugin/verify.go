@@ -52,6 +52,12 @@ func (r claimRules) problem(ns string, c *api.Candidate) string {
 		return "no namespace_uid"
 	case c.EvidenceDigest == "":
 		return "no evidence_digest"
+	case c.Contents == nil:
+		return "what the namespace holds was never read"
+	case c.Contents.Error != "":
+		return "what the namespace holds could not be read"
+	case c.Contents.LastChangeAt.IsZero():
+		return "the namespace's last change is unknown"
 	}
 	return ""
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orphansweep/orphans/internal/api"
@@ -43,6 +46,25 @@ func newListBed(t *testing.T) *listBed {
 		testenv.Row{Token: liveTok, Status: "active", ResourceType: "redis"},
 	)
 	b.tokens = []string{b.noRowTok, b.redisTok, pgTok, liveTok}
+	// What a reclaim of the redis candidate would destroy: a pod (Pending:
+	// no kubelet runs here) and a 3Gi claim.
+	ctx := context.Background()
+	core := bed.admin.CoreV1()
+	if _, err := core.PersistentVolumeClaims(b.redis).Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("3Gi")}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.Pods(b.redis).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "redis-0"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "redis", Image: "redis"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	b.e = s.startExporter(exporterOptions{enabled: true, destructive: true})
 	b.e.waitCandidates(t, "three candidates, the redis one reclaimable", func(code int, doc api.Candidates) bool {
 		return code == http.StatusOK && len(doc.Candidates) == 3 && byNamespace(doc)[b.redis].Reclaimable
@@ -94,6 +116,9 @@ func TestListEveryFormat(t *testing.T) {
 		t.Fatal(r)
 	}
 	mustNotContain(t, "the wide table", []string{r.stdout, r.stderr}, b.tokens...)
+	if got := row(r.stdout, b.redis); !strings.Contains(got, " 0/1 1 3Gi ") {
+		t.Fatalf("wide redis row without its pod and claim %q", got)
+	}
 	if got := row(r.stdout, b.pg); !strings.Contains(got, "failed") || !strings.HasSuffix(got, api.NotReclaimableTypeNotAllowed) {
 		t.Fatalf("wide postgres row %q", got)
 	}
