@@ -108,18 +108,22 @@ func TestDashboard(t *testing.T) {
 	}
 	exprs := dashboardExprs(d)
 	// What the issue asks the dashboard to show.
-	for _, title := range []string{"Backlog by kind", "Oldest candidate age by kind", "Sweep up and enabled", "Sweep duration", "New and resurrected candidates"} {
+	for _, title := range []string{"Backlog by kind", "Oldest candidate age by kind", "Sweep up and enabled", "Sweep duration", "New and resurrected candidates", "Ghosts by kind", "Leaked storage by kind"} {
 		if !titles[title] {
 			t.Errorf("no panel %q", title)
 		}
 	}
 	for metric, what := range map[string]string{
-		"instant_orphan_db_sweep_candidates_current":             "backlog",
-		"instant_orphan_db_sweep_oldest_candidate_age_seconds":   "oldest candidate age",
-		"instant_orphan_db_sweep_up":                             "sweep health",
-		"instant_orphan_db_sweep_duration_seconds_bucket":        "sweep duration",
-		"instant_orphan_db_sweep_candidates_resurrected_total":   "resurrections",
-		"instant_orphan_db_sweep_last_success_timestamp_seconds": "sweep staleness",
+		"instant_orphan_db_sweep_candidates_current":                 "backlog",
+		"instant_orphan_db_sweep_oldest_candidate_age_seconds":       "oldest candidate age",
+		"instant_orphan_db_sweep_up":                                 "sweep health",
+		"instant_orphan_db_sweep_duration_seconds_bucket":            "sweep duration",
+		"instant_orphan_db_sweep_candidates_resurrected_total":       "resurrections",
+		"instant_orphan_db_sweep_last_success_timestamp_seconds":     "sweep staleness",
+		"instant_orphan_db_sweep_ghosts_current":                     "ghosts",
+		"instant_orphan_db_sweep_candidates_storage_requested_bytes": "leaked storage",
+		"instant_orphan_db_sweep_candidates_pods":                    "pods at stake",
+		"instant_orphan_db_sweep_contents_requests_total":            "contents reads",
 	} {
 		used := false
 		for _, e := range exprs {
