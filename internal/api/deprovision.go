@@ -44,6 +44,27 @@ type Evidence struct {
 	SelfApproved bool `json:"self_approved,omitempty"`
 }
 
+// PlanProblems are the contract's rules on a request's plan fields, which
+// the OpenAPI schema cannot say: plan_digest and plan_author come together,
+// self_approved only with a plan, and a request whose actor wrote the plan
+// says so with self_approved (the four-eyes check was overridden on
+// purpose, not skipped). The client refuses to send such a request and the
+// stand-in platform answers it 400.
+func (r DeprovisionRequest) PlanProblems() []string {
+	ev := r.Evidence
+	var p []string
+	if (ev.PlanDigest == "") != (ev.PlanAuthor == "") {
+		p = append(p, "evidence.plan_digest and evidence.plan_author do not come together")
+	}
+	if ev.SelfApproved && ev.PlanDigest == "" {
+		p = append(p, "evidence.self_approved without a plan")
+	}
+	if ev.PlanAuthor != "" && ev.PlanAuthor == r.Actor && !ev.SelfApproved {
+		p = append(p, "the actor wrote the plan and self approval is not recorded")
+	}
+	return p
+}
+
 // DeprovisionResponse is the body of a 200 answer.
 type DeprovisionResponse struct {
 	Deprovisioned bool   `json:"deprovisioned"`

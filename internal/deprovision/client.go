@@ -247,16 +247,7 @@ func Validate(req api.DeprovisionRequest) error {
 			problems = append(problems, f.name+" is empty")
 		}
 	}
-	ev := req.Evidence
-	if (ev.PlanDigest == "") != (ev.PlanAuthor == "") {
-		problems = append(problems, "evidence.plan_digest and evidence.plan_author do not come together")
-	}
-	if ev.SelfApproved && ev.PlanDigest == "" {
-		problems = append(problems, "evidence.self_approved without a plan")
-	}
-	if ev.PlanAuthor != "" && ev.PlanAuthor == req.Actor && !ev.SelfApproved {
-		problems = append(problems, "the actor wrote the plan and self approval is not recorded")
-	}
+	problems = append(problems, req.PlanProblems()...)
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalidRequest, strings.Join(problems, "; "))
 	}

@@ -262,7 +262,7 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 	} else if rec.Body.ProviderResourceID != rec.Body.Evidence.Namespace {
 		rec.Violations = append(rec.Violations, "provider_resource_id differs from evidence.namespace")
 	}
-	rec.Violations = append(rec.Violations, planViolations(rec.Body)...)
+	rec.Violations = append(rec.Violations, rec.Body.PlanProblems()...)
 	if len(rec.Violations) > 0 {
 		return http.StatusBadRequest, errorBody("contract violation: " + strings.Join(rec.Violations, "; "))
 	}
@@ -343,25 +343,6 @@ func (s *Server) serveCapabilities(w http.ResponseWriter, r *http.Request) {
 
 // evidenceKey is the key the contract derives from a request's evidence,
 // computed here independently of the client's code.
-// planViolations are the plan fields' rules: plan_digest and plan_author
-// come together, self_approved only with a plan, and a request whose actor
-// wrote the plan says so with self_approved (the client's four-eyes check
-// ran and was overridden on purpose).
-func planViolations(r api.DeprovisionRequest) []string {
-	ev := r.Evidence
-	var v []string
-	if (ev.PlanDigest == "") != (ev.PlanAuthor == "") {
-		v = append(v, "evidence.plan_digest and evidence.plan_author must come together")
-	}
-	if ev.SelfApproved && ev.PlanDigest == "" {
-		v = append(v, "evidence.self_approved without a plan")
-	}
-	if ev.PlanAuthor != "" && ev.PlanAuthor == r.Actor && !ev.SelfApproved {
-		v = append(v, "actor is the plan's author and self_approved is not set")
-	}
-	return v
-}
-
 func evidenceKey(r api.DeprovisionRequest) string {
 	mode := "run"
 	if r.DryRun {
