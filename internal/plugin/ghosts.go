@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/exporterclient"
@@ -25,9 +24,7 @@ const ghostsExample = `  # Live ledger rows whose namespace is gone, as the late
 type GhostsOptions struct {
 	*RootOptions
 
-	Output    string
-	NoHeaders bool
-	Kind      string
+	listing
 
 	exporter *exporterclient.Client
 	now      func() time.Time
@@ -49,22 +46,9 @@ latest ghost sweep failed it says so and exits non-zero. Neither is ever shown
 as an empty list.`,
 		Example: ghostsExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    completeValidateRun(o.Complete, o.Validate, o.Run),
 	}
-	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: one of "+strings.Join(outputFormats, "|")+".")
-	f.BoolVar(&o.NoHeaders, "no-headers", o.NoHeaders, "Do not print the table header.")
-	f.StringVar(&o.Kind, "kind", o.Kind, "Only ghosts of this kind: "+strings.Join(api.Kinds, " or ")+".")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(api.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	o.listing.addTo(cmd, "ghosts")
 	return cmd
 }
 
@@ -79,7 +63,7 @@ func (o *GhostsOptions) Complete(*cobra.Command, []string) error {
 }
 
 // Validate checks the flags.
-func (o *GhostsOptions) Validate() error { return validateListing(o.Output, o.Kind) }
+func (o *GhostsOptions) Validate() error { return o.listing.validate() }
 
 // Run prints the ghosts.
 func (o *GhostsOptions) Run(ctx context.Context) error {
@@ -122,8 +106,7 @@ func (o *GhostsOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	p := printers.NewTablePrinter(printers.PrintOptions{Wide: o.Output == "wide", NoHeaders: o.NoHeaders})
-	return p.PrintObj(ghostsTable(doc.Ghosts, o.now()), o.Out)
+	return o.printTable(o.Out, ghostsTable(doc.Ghosts, o.now()))
 }
 
 // ghostKind is the kind label of a ghost, as the exporter's metrics give it.

@@ -3,12 +3,14 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/orphansweep/orphans/internal/api"
@@ -31,9 +33,7 @@ var outputFormats = []string{"wide", "json", "yaml", "name"}
 type ListOptions struct {
 	*RootOptions
 
-	Output      string
-	NoHeaders   bool
-	Kind        string
+	listing
 	Reclaimable bool
 	OlderThan   string
 
@@ -58,24 +58,12 @@ latest sweep failed it says so and exits non-zero. Neither is ever shown as an
 empty list.`,
 		Example: listExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    completeValidateRun(o.Complete, o.Validate, o.Run),
 	}
+	o.listing.addTo(cmd, "candidates")
 	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: one of "+strings.Join(outputFormats, "|")+".")
-	f.BoolVar(&o.NoHeaders, "no-headers", o.NoHeaders, "Do not print the table header.")
-	f.StringVar(&o.Kind, "kind", o.Kind, "Only candidates of this kind: "+strings.Join(api.Kinds, " or ")+".")
 	f.BoolVar(&o.Reclaimable, "reclaimable", o.Reclaimable, "Only candidates that are reclaimable now.")
 	f.StringVar(&o.OlderThan, "older-than", o.OlderThan, "Only candidates whose namespace is older than this (e.g. 90m, 36h, 7d).")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(api.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -100,17 +88,54 @@ func (o *ListOptions) Complete(*cobra.Command, []string) error {
 }
 
 // Validate checks the flags.
-func (o *ListOptions) Validate() error { return validateListing(o.Output, o.Kind) }
+func (o *ListOptions) Validate() error { return o.listing.validate() }
 
-// validateListing checks the -o and --kind of the listing commands.
-func validateListing(output, kind string) error {
-	if output != "" && !slices.Contains(outputFormats, output) {
-		return fmt.Errorf("unsupported output format %q: want one of %s", output, strings.Join(outputFormats, ", "))
+// listing is what the listing commands (list, ghosts) share: -o,
+// --no-headers and --kind.
+type listing struct {
+	Output    string
+	NoHeaders bool
+	Kind      string
+}
+
+// addTo registers the listing flags on cmd, whose rows are what.
+func (l *listing) addTo(cmd *cobra.Command, what string) {
+	f := cmd.Flags()
+	f.StringVarP(&l.Output, "output", "o", l.Output, "Output format: one of "+strings.Join(outputFormats, "|")+".")
+	f.BoolVar(&l.NoHeaders, "no-headers", l.NoHeaders, "Do not print the table header.")
+	f.StringVar(&l.Kind, "kind", l.Kind, "Only "+what+" of this kind: "+strings.Join(api.Kinds, " or ")+".")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(api.Kinds, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// validate checks -o and --kind.
+func (l *listing) validate() error {
+	if l.Output != "" && !slices.Contains(outputFormats, l.Output) {
+		return fmt.Errorf("unsupported output format %q: want one of %s", l.Output, strings.Join(outputFormats, ", "))
 	}
-	if kind != "" && !slices.Contains(api.Kinds, kind) {
-		return fmt.Errorf("--kind %q: want one of %s", kind, strings.Join(api.Kinds, ", "))
+	if l.Kind != "" && !slices.Contains(api.Kinds, l.Kind) {
+		return fmt.Errorf("--kind %q: want one of %s", l.Kind, strings.Join(api.Kinds, ", "))
 	}
 	return nil
+}
+
+// printTable prints t as kubectl prints tables, wide with -o wide.
+func (l *listing) printTable(w io.Writer, t *metav1.Table) error {
+	return printers.NewTablePrinter(printers.PrintOptions{Wide: l.Output == "wide", NoHeaders: l.NoHeaders}).PrintObj(t, w)
+}
+
+// completeValidateRun is the RunE of a command that follows kubectl's
+// Complete, Validate, Run.
+func completeValidateRun(complete func(*cobra.Command, []string) error, validate func() error, run func(context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := complete(cmd, args); err != nil {
+			return err
+		}
+		if err := validate(); err != nil {
+			return err
+		}
+		return run(cmd.Context())
+	}
 }
 
 // parseAge reads a Go duration, or a whole number of days with a "d" suffix.
@@ -165,8 +190,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	p := printers.NewTablePrinter(printers.PrintOptions{Wide: o.Output == "wide", NoHeaders: o.NoHeaders})
-	return p.PrintObj(candidatesTable(doc.Candidates, m, o.now()), o.Out)
+	return o.printTable(o.Out, candidatesTable(doc.Candidates, m, o.now()))
 }
 
 func (o *ListOptions) filter(in []api.Candidate) []api.Candidate {

@@ -69,17 +69,9 @@ It writes nothing and fails when a named target is not reclaimable or there are
 more targets than --max. With --all, candidates that fail a check are left out
 and listed on stderr. Review a plan with "kubectl orphans plan show FILE"; run it
 with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
-		Example: planExample,
-		Args:    cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Example:           planExample,
+		Args:              cobra.ArbitraryArgs,
+		RunE:              completeValidateRun(func(_ *cobra.Command, args []string) error { return o.Complete(args) }, o.Validate, o.Run),
 		ValidArgsFunction: completeCandidates(root),
 	}
 	f := cmd.Flags()

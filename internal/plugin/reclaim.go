@@ -206,16 +206,8 @@ answer is retried once with the same Idempotency-Key. An uncertain outcome, a 40
 or 403, or two targets failing in a row stop the run; later targets are
 not-attempted. The command exits non-zero if any target failed, was uncertain or
 was not attempted.`,
-		Example: reclaimExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Example:           reclaimExample,
+		RunE:              completeValidateRun(o.Complete, o.Validate, o.Run),
 		ValidArgsFunction: completeCandidates(root),
 	}
 	f := cmd.Flags()
