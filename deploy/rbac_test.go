@@ -189,8 +189,10 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-// A person bound only to the rendered orphans-operator role can reach the
-// exporter through the service proxy path the plugin uses, and nothing else.
+// A person bound only to the rendered operator roles (the orphans-operator
+// ClusterRole and the Events Role) can reach the exporter through the
+// service proxy path the plugin uses, read kube-system, record Events in
+// default, and nothing else.
 func TestOperatorRoleOnAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
