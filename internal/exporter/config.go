@@ -77,6 +77,7 @@ type Options struct {
 	ContentsInterval       time.Duration
 	ContentsQPS            float64
 	ContentsConcurrency    int
+	ContentsBudget         int
 	ContentsIgnoreManagers string
 	ContentsExtraResources string
 
@@ -131,6 +132,7 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("contents.interval", "How often to read what the candidates' namespaces hold; 0 turns contents off, and then nothing is reclaimable.").Default("5m").SetValue(durationValue("contents.interval", &o.ContentsInterval))
 	app.Flag("contents.qps", "Client-side limit of the contents reads' Kubernetes API requests per second.").Default("5").SetValue(floatValue("contents.qps", &o.ContentsQPS))
 	app.Flag("contents.concurrency", "Namespaces whose contents are read at once.").Default("4").SetValue(intValue("contents.concurrency", &o.ContentsConcurrency))
+	app.Flag("contents.budget", "Most namespaces the contents loop reads per --contents.interval (fresh checks aside); beyond it, the unread and the longest unread wait for the next interval, and an unread candidate is not reclaimable.").Default("1000").SetValue(intValue("contents.budget", &o.ContentsBudget))
 	app.Flag("contents.ignore-managers", "Comma-separated field managers whose changes do not count as a change inside a namespace.").Default("").StringVar(&o.ContentsIgnoreManagers)
 	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs).").Default("").StringVar(&o.ContentsExtraResources)
 
@@ -176,7 +178,10 @@ type Config struct {
 	// ContentsInterval is 0 when contents are off. Contents has no OnRequest.
 	ContentsInterval    time.Duration
 	ContentsConcurrency int
-	Contents            kube.ContentsOptions
+	// ContentsBudget is the most namespaces the contents loop reads per
+	// ContentsInterval.
+	ContentsBudget int
+	Contents       kube.ContentsOptions
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
@@ -278,6 +283,9 @@ func (o *Options) Validate(env Env) (Config, error) {
 	}
 	if o.ContentsConcurrency < 1 || o.ContentsConcurrency > 64 {
 		return bad("contents.concurrency", "%d: must be between 1 and 64", o.ContentsConcurrency)
+	}
+	if o.ContentsBudget < 1 {
+		return bad("contents.budget", "%d: must be at least 1", o.ContentsBudget)
 	}
 	var extra []schema.GroupVersionResource
 	for _, r := range splitList(o.ContentsExtraResources) {
@@ -394,7 +402,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
 		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
 	c.Ghosts = o.Ghosts.config(c)
-	c.ContentsInterval, c.ContentsConcurrency = o.ContentsInterval, o.ContentsConcurrency
+	c.ContentsInterval, c.ContentsConcurrency, c.ContentsBudget = o.ContentsInterval, o.ContentsConcurrency, o.ContentsBudget
 	c.Contents = kube.ContentsOptions{QPS: float32(o.ContentsQPS), Burst: max(1, int(o.ContentsQPS), o.ContentsConcurrency),
 		IgnoreManagers: splitList(o.ContentsIgnoreManagers), Extra: extra}
 	return c, nil

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,6 +100,11 @@ type contentsLoop struct {
 	swept chan struct{}
 	// reading serializes rounds, the loop's and a test's.
 	reading sync.Mutex
+	// The budget's window: reads spent since windowStart, and whether its
+	// exhaustion was logged.
+	windowStart time.Time
+	spent       int
+	exhausted   bool
 }
 
 // Run reads contents until ctx ends. The first round follows the first
@@ -150,6 +156,7 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 			targets = append(targets, c)
 		}
 	}
+	targets = l.budget(targets)
 	fresh := make(map[string]api.Contents, len(targets))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -170,6 +177,34 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 	wg.Wait()
 	l.book.keep(current, fresh)
 	return true
+}
+
+// budget keeps the reads of a round within --contents.budget per
+// --contents.interval: never-read candidates first, then those read longest
+// ago, so that a fleet of candidates larger than the budget is read round
+// by round. What is left out keeps its last read, or stays unread and
+// unreclaimable.
+func (l *contentsLoop) budget(targets []api.Candidate) []api.Candidate {
+	now := l.now()
+	if l.windowStart.IsZero() || now.Sub(l.windowStart) >= l.cfg.ContentsInterval {
+		l.windowStart, l.spent, l.exhausted = now, 0, false
+	}
+	left := max(0, l.cfg.ContentsBudget-l.spent)
+	if len(targets) > left {
+		readAt := func(c api.Candidate) time.Time {
+			got, _ := l.book.get(c.Namespace, c.NamespaceUID)
+			return got.ReadAt // zero when never read: first
+		}
+		slices.SortStableFunc(targets, func(a, b api.Candidate) int { return readAt(a).Compare(readAt(b)) })
+		if !l.exhausted {
+			l.exhausted = true
+			l.log.Warn("contents.budget_exhausted", "candidates_to_read", len(targets), "reading", left,
+				"budget", l.cfg.ContentsBudget, "interval", l.cfg.ContentsInterval.String())
+		}
+		targets = targets[:left]
+	}
+	l.spent += len(targets)
+	return targets
 }
 
 // read reads one namespace's contents; a failure is recorded in the

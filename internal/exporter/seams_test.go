@@ -328,3 +328,69 @@ func TestDisabledTouchesNoSource(t *testing.T) {
 		t.Fatal("the disabled exporter asked the cluster or the ledger")
 	}
 }
+
+// The contents loop reads at most --contents.budget namespaces per
+// --contents.interval: never-read candidates first, then the longest unread;
+// an unread candidate is not reclaimable, and the next window goes on where
+// the last one stopped.
+func TestContentsBudget(t *testing.T) {
+	e, cluster, led := seamExporter(t, map[string]string{EnvEnabled: "true", EnvDestructive: "true"},
+		"--contents.budget=2", "--contents.interval=5m")
+	old := seamNow.Add(-48 * time.Hour)
+	for _, tok := range []string{"a", "b", "c"} {
+		cluster.nss = append(cluster.nss, sweep.Namespace{Name: "instant-customer-" + tok, UID: "uid-" + tok, CreatedAt: old})
+		led.facts[tok] = []sweep.Row{seamRow("deleted", "redis")}
+	}
+	reader := e.contentsReader.(*fakeContents)
+	clock := seamNow
+	e.contents.now = func() time.Time { return clock }
+	unread := func() (n int) {
+		for _, c := range e.sweeper.Latest().Candidates {
+			if _, ok := e.contents.book.get(c.Namespace, c.NamespaceUID); !ok {
+				n++
+			}
+		}
+		return n
+	}
+
+	e.sweeper.SweepOnce(context.Background())
+	if n := len(e.sweeper.Latest().Candidates); n != 5 {
+		t.Fatalf("%d candidates, want 5", n)
+	}
+	e.contents.round(context.Background(), false)
+	if got := reader.reads.Load(); got != 2 || unread() != 3 {
+		t.Fatalf("first round: %d reads, %d unread; want 2 and 3", got, unread())
+	}
+	// Within the same interval the budget is spent: nothing more is read,
+	// and what is unread is not reclaimable.
+	clock = clock.Add(time.Minute)
+	e.contents.round(context.Background(), false)
+	if got := reader.reads.Load(); got != 2 {
+		t.Fatalf("a round past the budget read %d namespaces", got-2)
+	}
+	e.sweeper.SweepOnce(context.Background()) // the second in a row: confirmed
+	reclaimable := 0
+	for _, c := range e.sweeper.Latest().Candidates {
+		_, read := e.contents.book.get(c.Namespace, c.NamespaceUID)
+		if !read && (c.Reclaimable || c.ResourceType == "redis" && c.NotReclaimableReason != api.NotReclaimableRecentChange) {
+			t.Fatalf("%s unread: reclaimable %v (%s)", c.Namespace, c.Reclaimable, c.NotReclaimableReason)
+		}
+		if c.Reclaimable {
+			reclaimable++
+		}
+	}
+	if reclaimable != 2 {
+		t.Fatalf("%d reclaimable, want the 2 redis candidates read", reclaimable)
+	}
+	// The next interval reads the unread first.
+	clock = clock.Add(5 * time.Minute)
+	e.contents.round(context.Background(), true)
+	if got := reader.reads.Load(); got != 4 || unread() != 1 {
+		t.Fatalf("second interval: %d reads, %d unread; want 4 and 1", got, unread())
+	}
+	clock = clock.Add(5 * time.Minute)
+	e.contents.round(context.Background(), true)
+	if got := reader.reads.Load(); got != 6 || unread() != 0 {
+		t.Fatalf("third interval: %d reads, %d unread; want 6 and 0", got, unread())
+	}
+}
