@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -119,6 +120,7 @@ func run(binDir string, port int, grace time.Duration) error {
 		"--kubeconfig="+exporterKubeconfig,
 		"--sweep.interval=5s", "--sweep.timeout=5s", "--ledger.query-timeout=5s",
 		"--sweep.grace="+grace.String(),
+		"--ghosts.interval=10s", "--ghosts.grace=1h", "--contents.qps=25",
 		"--log.level=info",
 	)
 	cmd.Env = append(os.Environ(), "ORPHAN_DB_SWEEP_ENABLED=true", "ORPHANS_LEDGER_DSN="+dsn)
@@ -141,6 +143,13 @@ func run(binDir string, port int, grace time.Duration) error {
 	if err := showList(ctx, binDir, adminKubeconfig, url, doc); err != nil {
 		return err
 	}
+	if err := waitForGhosts(ctx, url, 30*time.Second); err != nil {
+		return fmt.Errorf("%w (exporter log: %s)", err, exporterLog.Name())
+	}
+	fmt.Println()
+	if err := showGhosts(ctx, binDir, adminKubeconfig, url); err != nil {
+		return err
+	}
 	fmt.Println()
 	if err := showMetrics(ctx, url); err != nil {
 		return err
@@ -152,11 +161,14 @@ suspended), a token with one live row among terminal ones, pool items,
 namespaces labelled orphans.dev/keep=true and other prefixes are not; %d
 namespaces were created a moment ago and stay out until they are %s old.
 Nothing is reclaimable: the destructive flag is off, as it is by default.
+PODS, PVCS and STORAGE show what a reclaim would destroy. The ghosts are the
+opposite failure: live ledger rows whose namespace is gone.
 
 Try next, in another shell:
   export KUBECONFIG=%s
   export PATH=%s:$PATH
   kubectl orphans list -o wide --exporter-url %s
+  kubectl orphans ghosts -o wide --exporter-url %s
   curl -s %s/candidates | python3 -m json.tool
   curl -s %s/metrics | grep '^instant_orphan'
   # bring an orphan back to life; the fresh check sees it at once,
@@ -166,7 +178,7 @@ Try next, in another shell:
 Exporter log: %s
 
 Press Ctrl-C to stop and remove everything.
-`, len(young), grace, adminKubeconfig, binDir, url, url, url, dsn, firstRedis(doc), url, prefix, firstRedis(doc), exporterLog.Name())
+`, len(young), grace, adminKubeconfig, binDir, url, url, url, url, dsn, firstRedis(doc), url, prefix, firstRedis(doc), exporterLog.Name())
 
 	<-ctx.Done()
 	fmt.Println()
@@ -240,6 +252,11 @@ func seed(ctx context.Context, admin *kubernetes.Clientset, dsn string) ([]strin
 		tenant{name: prefix + tok, labels: map[string]string{"orphans.dev/keep": "true"}, rows: []testenv.Row{row(tok, "deleted", "redis", time.Hour)}},
 		tenant{name: "monitoring"}, tenant{name: "platform-system"},
 	)
+	// Ghosts: live rows, long past the ghost grace, whose namespace is gone.
+	var ghosts []testenv.Row
+	for i, typ := range []string{"redis", "postgres", "redis"} {
+		ghosts = append(ghosts, row(uuid.NewString(), []string{"active", "active", "suspended"}[i], typ, time.Duration(3+i)*24*time.Hour))
+	}
 	terminating := uuid.NewString()
 	tenants = append(tenants, tenant{name: prefix + terminating, rows: []testenv.Row{row(terminating, "deleted", "redis", time.Hour)}})
 	// most ledger rows belong to tokens whose namespaces are long gone
@@ -255,8 +272,20 @@ func seed(ctx context.Context, admin *kubernetes.Clientset, dsn string) ([]strin
 			return nil, err
 		}
 	}
-	if err := testenv.InsertRows(ctx, dsn, append(rows, history...)); err != nil {
+	if err := testenv.InsertRows(ctx, dsn, append(append(rows, history...), ghosts...)); err != nil {
 		return nil, err
+	}
+	// What a reclaim would destroy: the first torn-down redis tenants still
+	// hold a redis pod (Pending: no kubelet runs here) and its volume.
+	held := 0
+	for _, t := range tenants {
+		if held == 3 || len(t.rows) != 2 || t.rows[1].Status != "deleted" || t.rows[1].ResourceType != "redis" {
+			continue
+		}
+		if err := holdData(ctx, admin, t.name, fmt.Sprintf("%dGi", 8<<held)); err != nil {
+			return nil, err
+		}
+		held++
 	}
 	// Teardown started, never finished: the namespace stays Terminating.
 	if err := admin.CoreV1().Namespaces().Delete(ctx, prefix+terminating, metav1.DeleteOptions{}); err != nil {
@@ -275,12 +304,57 @@ func seed(ctx context.Context, admin *kubernetes.Clientset, dsn string) ([]strin
 		}
 		young = append(young, prefix+tok)
 	}
-	say("%d namespaces, %d ledger rows", len(tenants)+len(young), len(rows)+len(history)+len(young))
+	say("%d namespaces, %d ledger rows (%d of them live without a namespace: ghosts)", len(tenants)+len(young), len(rows)+len(history)+len(ghosts)+len(young), len(ghosts))
 	return young, nil
 }
 
-// waitForCandidates waits until a sweep lists candidates and the oldest have
-// been confirmed by three sweeps.
+// holdData gives namespace a redis pod and a PersistentVolumeClaim of size.
+func holdData(ctx context.Context, admin *kubernetes.Clientset, namespace, size string) error {
+	core := admin.CoreV1()
+	_, err := core.PersistentVolumeClaims(namespace).Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data-redis-0"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = core.Pods(namespace).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "redis-0"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "redis", Image: "redis:7"}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-redis-0"}}}},
+		},
+	}, metav1.CreateOptions{})
+	return err
+}
+
+// waitForGhosts waits until a ghost sweep has succeeded.
+func waitForGhosts(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		resp, err := http.Get(url + "/ghosts")
+		if err == nil {
+			var doc api.Ghosts
+			ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&doc) == nil && doc.Sweep.OK
+			resp.Body.Close()
+			if ok {
+				return nil
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	return errors.New("no ghost sweep in time")
+}
+
+// waitForCandidates waits until a sweep lists candidates, the oldest have
+// been confirmed by three sweeps, and what each holds has been read.
 func waitForCandidates(ctx context.Context, url string, timeout time.Duration) (api.Candidates, error) {
 	deadline := time.Now().Add(timeout)
 	var doc api.Candidates
@@ -293,13 +367,16 @@ func waitForCandidates(ctx context.Context, url string, timeout time.Duration) (
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &doc) == nil {
-				confirmed := 0
+				confirmed, read := 0, 0
 				for _, c := range doc.Candidates {
 					if c.ConsecutiveSweeps >= 3 {
 						confirmed++
 					}
+					if c.Contents != nil {
+						read++
+					}
 				}
-				if confirmed > 0 {
+				if confirmed > 0 && read == len(doc.Candidates) {
 					return doc, nil
 				}
 			}
@@ -309,17 +386,28 @@ func waitForCandidates(ctx context.Context, url string, timeout time.Duration) (
 	return doc, errors.New("no candidates confirmed in time")
 }
 
-// showList runs `kubectl orphans list` through kubectl's plugin discovery
-// when the plugin is built, and otherwise prints the same columns itself.
+// kubectlOrphans runs `kubectl orphans ARGS…` through kubectl's plugin
+// discovery; it reports false when kubectl or the plugin is not there.
+func kubectlOrphans(ctx context.Context, binDir, kubeconfig string, args ...string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(binDir, "kubectl-orphans")); err != nil {
+		return false, nil
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		return false, nil
+	}
+	say("kubectl orphans %s", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"orphans"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return true, cmd.Run()
+}
+
+// showList shows `kubectl orphans list -o wide` (what each candidate holds
+// included), or prints the default columns itself without the plugin.
 func showList(ctx context.Context, binDir, kubeconfig, url string, doc api.Candidates) error {
-	if _, err := os.Stat(filepath.Join(binDir, "kubectl-orphans")); err == nil {
-		if kubectl, err := exec.LookPath("kubectl"); err == nil {
-			say("kubectl orphans list --exporter-url %s", url)
-			cmd := exec.CommandContext(ctx, kubectl, "orphans", "list", "--exporter-url", url)
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			return cmd.Run()
-		}
+	if ran, err := kubectlOrphans(ctx, binDir, kubeconfig, "list", "-o", "wide", "--exporter-url", url); ran {
+		return err
 	}
 	say("candidates (GET %s/candidates)", url)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -329,6 +417,16 @@ func showList(ctx context.Context, binDir, kubeconfig, url string, doc api.Candi
 			time.Since(c.NamespaceCreatedAt).Round(time.Second), c.ConsecutiveSweeps, c.Reclaimable)
 	}
 	return tw.Flush()
+}
+
+// showGhosts shows `kubectl orphans ghosts`, or says where to read them
+// without the plugin.
+func showGhosts(ctx context.Context, binDir, kubeconfig, url string) error {
+	if ran, err := kubectlOrphans(ctx, binDir, kubeconfig, "ghosts", "--exporter-url", url); ran {
+		return err
+	}
+	say("ghosts: GET %s/ghosts", url)
+	return nil
 }
 
 func showMetrics(ctx context.Context, url string) error {

@@ -40,13 +40,18 @@ func (b *contentsBook) get(name, uid string) (api.Contents, bool) {
 	return c, ok
 }
 
-// keep records fresh reads and forgets namespaces no longer candidates.
-func (b *contentsBook) keep(current map[string]bool, fresh map[string]api.Contents) {
+// put records one read as soon as it is done, so that a long round shows
+// its progress to the next sweep.
+func (b *contentsBook) put(key string, c api.Contents) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, c := range fresh {
-		b.read[k] = c
-	}
+	b.read[key] = c
+}
+
+// forget drops the namespaces that are no longer candidates.
+func (b *contentsBook) forget(current map[string]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for k := range b.read {
 		if !current[k] {
 			delete(b.read, k)
@@ -157,8 +162,6 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 		}
 	}
 	targets = l.budget(targets)
-	fresh := make(map[string]api.Contents, len(targets))
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, max(1, l.cfg.ContentsConcurrency))
 	for _, c := range targets {
@@ -168,14 +171,11 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			got := l.read(ctx, c.Namespace)
-			mu.Lock()
-			fresh[contentsKey(c.Namespace, c.NamespaceUID)] = got
-			mu.Unlock()
+			l.book.put(contentsKey(c.Namespace, c.NamespaceUID), l.read(ctx, c.Namespace))
 		})
 	}
 	wg.Wait()
-	l.book.keep(current, fresh)
+	l.book.forget(current)
 	return true
 }
 
