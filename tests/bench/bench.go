@@ -367,7 +367,7 @@ func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machi
 	res.Orphans, res.LoadLedger, res.Create = len(b.fleet.Orphans), b.loadLedger, b.create
 
 	// exporter
-	proc, err := b.startExporter(o, "exporter", ExporterUser)
+	proc, err := b.startExporter(o, "exporter", ExporterUser, plainFlags...)
 	if err != nil {
 		return nil, err
 	}

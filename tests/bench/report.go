@@ -201,8 +201,9 @@ func (r *Report) Markdown() string {
 	w("Namespaces are created by %d concurrent unthrottled clients.\n", o.Workers)
 	w("- **PostgreSQL** (`testenv.PostgresOptions.Settings`): %s; the rest default, plus the test bed's `fsync=off`, `synchronous_commit=off`, `full_page_writes=off`.\n",
 		settingsList())
-	w("- **Exporter:** the real binary (`go build ./exporter`, no race detector) with `--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1`, ", o.Interval)
-	w("`ORPHAN_DB_SWEEP_ENABLED=true`, everything else default.\n")
+	w("- **Exporter:** the real binary (`go build ./exporter`, no race detector) with `--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1 %[2]s`, ",
+		o.Interval, strings.Join(plainFlags, " "))
+	w("`ORPHAN_DB_SWEEP_ENABLED=true`, everything else default: the orphan sweep alone, as the baseline does nothing else; the ghost sweep and contents are measured in their own section.\n")
 	w("- **Baseline** (`tests/bench/baseline.go`), the reference platform's sweep, every %s (back to back when a sweep takes longer): ", o.Interval)
 	w("list all namespaces; `SELECT DISTINCT token::text FROM resources WHERE status = ANY(live statuses)` into a set; then one `GET` per tenant namespace, ")
 	w("in turn, for its age. It serves `/candidates` and `/metrics` (Go and process collectors) as the exporter does.\n")
