@@ -55,7 +55,10 @@ type Features struct {
 	// namespaces and the candidates' pods and PVCs took.
 	LoadLedger, Create, CreateContents time.Duration
 	LoadBefore, LoadAfter              string
-	GhostInterval                      time.Duration
+	// The 1-, 5- and 15-minute load averages before and after each run, in
+	// the order plain, ghosts, contents: the machine is shared.
+	RunLoadBefore, RunLoadAfter [3]string
+	GhostInterval               time.Duration
 
 	Plain, Ghosts, Contents *Phase
 
@@ -113,6 +116,7 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 	}
 
 	// (a) neither
+	f.RunLoadBefore[0] = loadAverage()
 	proc, err := b.startExporter(o, "plain", PlainUser, append(slices.Clone(featureFlags), plainFlags...)...)
 	if err != nil {
 		return nil, err
@@ -123,8 +127,10 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 		return nil, err
 	}
 	found(f.Plain)
+	f.RunLoadAfter[0] = loadAverage()
 
 	// (b) the ghost sweep
+	f.RunLoadBefore[1] = loadAverage()
 	proc, err = b.startExporter(o, "ghosts", GhostsUser, append(slices.Clone(featureFlags), ghostFlags(o.GhostInterval)...)...)
 	if err != nil {
 		return nil, err
@@ -147,8 +153,10 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 		return nil, err
 	}
 	found(f.Ghosts)
+	f.RunLoadAfter[1] = loadAverage()
 
 	// (c) contents
+	f.RunLoadBefore[2] = loadAverage()
 	proc, err = b.startExporter(o, "contents", ContentsUser, append(slices.Clone(featureFlags), contentsFlags...)...)
 	if err != nil {
 		return nil, err
@@ -164,6 +172,7 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 		return nil, err
 	}
 	found(f.Contents)
+	f.RunLoadAfter[2] = loadAverage()
 	f.LoadAfter, f.Finished = loadAverage(), time.Now()
 	o.progress("size %s: orphan sweep median %s plain, %s with ghosts, %s with contents; ghost sweep median %s; contents refresh %s",
 		size, percentile(f.Plain.Sweeps, 0.5).Round(time.Microsecond), percentile(f.Ghosts.Sweeps, 0.5).Round(time.Microsecond),

@@ -171,8 +171,27 @@ func TestFeatureTargetsVerdicts(t *testing.T) {
 		})
 	}
 
+	// A plain run slowed by the machine's load does not hide the ghost
+	// sweep's effect: the sweeps that overlapped a ghost sweep are checked
+	// against those of the same run that did not.
+	f := features(800*ms, 9<<20, 60*ms, 0)
+	f.Plain = phase("plain", 120*ms, 50*ms, 62<<20, 3*ms, 0)
+	for i := range f.Ghosts.Sweeps {
+		if i < 12 {
+			f.Ghosts.Sweeps[i] = 100 * ms
+			f.Ghosts.GhostEnds[i] = f.Ghosts.Starts[i].Add(50 * ms)
+		} else {
+			f.Ghosts.GhostEnds[i] = f.Ghosts.Starts[i].Add(time.Hour)
+		}
+	}
+	ts := f.Targets()
+	if ts[2].Verdict != missed || !strings.Contains(ts[2].Measured, "100.0 ms with it vs 120.0 ms without: −16.7%; against the 8 of 20 sweeps of the same run that overlapped no ghost sweep (median 60.0 ms): +66.7%") ||
+		!strings.Contains(ts[2].Note, "56.7 points over against the ghost run's sweeps that overlapped no ghost sweep; the 12 sweeps that overlapped one: median 100.0 ms") {
+		t.Errorf("the ghost sweep's effect within its run: %+v", ts[2])
+	}
+
 	// A failed ghost sweep misses the time target, whatever the others took.
-	f := features(800*ms, 9<<20, 76*ms, 0)
+	f = features(800*ms, 9<<20, 76*ms, 0)
 	f.Ghosts.GhostFailed = 1
 	if ts := f.Targets(); ts[0].Verdict != missed || !strings.Contains(ts[0].Note, "1 ghost sweeps failed") {
 		t.Errorf("a failed ghost sweep: %+v", ts[0])

@@ -176,7 +176,7 @@ func checkFeatures(t *testing.T, rep *Report, size Size, sweeps int) {
 	// The report holds the section; rewriting it alone leaves the rest.
 	md := rep.Markdown()
 	section := f.Markdown(rep.Options, rep.Machine)
-	for _, want := range []string{FeaturesHeading, "### Targets of the ghost sweep and contents", "| ghost sweep p50 / p95 |", "| contents refresh: time, first to last request |",
+	for _, want := range []string{FeaturesHeading, "### Targets of the ghost sweep and contents", "| ghost sweep p50 / p95 |", "| contents refresh: time, first to last request (requests a second) |",
 		fmt.Sprintf("/ghosts listed exactly the fleet's %s ghosts", num(f.FleetGhosts))} {
 		if !strings.Contains(section, want) {
 			t.Errorf("section lacks %q", want)
