@@ -102,7 +102,7 @@ bench: bench-build ## Measure the exporter against the naive sweep on fleets of 
 		--ghost-interval=$(BENCH_GHOST_INTERVAL) --sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) --go-bench=$(GO) --out=docs/BENCHMARKS.md
 
 .PHONY: bench-features
-bench-features: bench-build ## Measure only the ghost sweep and contents at BENCH_FEATURES; rewrites only their section of docs/BENCHMARKS.md (about 15 minutes).
+bench-features: bench-build ## Measure only the ghost sweep and contents at BENCH_FEATURES; rewrites only their section of docs/BENCHMARKS.md (about ten minutes).
 	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --features-only --features=$(BENCH_FEATURES) \
 		--ghost-interval=$(BENCH_GHOST_INTERVAL) --sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) --out=docs/BENCHMARKS.md
 
