@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +64,13 @@ type Options struct {
 	// extra points for the scaling targets, cheap next to the baseline's
 	// hours at large sizes.
 	ExporterOnly []Size
+	// Features, when set, is the size at which the ghost sweep and contents
+	// are measured, after the sizes (see Features). Without sizes, that is
+	// all a run measures.
+	Features *Size
+	// GhostInterval is the exporter's --ghosts.interval in the features'
+	// ghost run (10s when 0).
+	GhostInterval time.Duration
 	// Sweeps measured per program and size (after the warm-up).
 	Sweeps int
 	// Interval between sweeps, for both programs; the exporter's sweep and
@@ -87,8 +93,9 @@ type Options struct {
 	// in RepoRoot when not empty.
 	GoBench  string
 	RepoRoot string
-	// Command is how the run was invoked, for the report.
-	Command string
+	// Command is how the run was invoked, for the report, and Make the make
+	// target that invoked it, if one did.
+	Command, Make string
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
 	// Checkpoint, when set, receives the report so far after each size,
@@ -144,6 +151,8 @@ type Report struct {
 	Results           []*Result
 	GoBench           []GoBenchmark
 	GoBenchRaw        string
+	// Features is the ghost sweep and contents measurement, when run.
+	Features *Features
 }
 
 // Machine describes where the numbers come from.
@@ -155,8 +164,12 @@ type Machine struct {
 
 // Run measures every size and returns the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if o.Sweeps < 1 || o.Interval < time.Second || o.ExporterBinary == "" || len(o.Baseline) == 0 || len(o.Sizes) == 0 {
-		return nil, errors.New("bench: sizes, sweeps (>= 1), interval (>= 1s), exporter binary and baseline command are required")
+	if o.Sweeps < 1 || o.Interval < time.Second || o.ExporterBinary == "" || len(o.Sizes) == 0 && o.Features == nil ||
+		len(o.Sizes)+len(o.ExporterOnly) > 0 && (len(o.Sizes) == 0 || len(o.Baseline) == 0) {
+		return nil, errors.New("bench: sizes (or features alone), sweeps (>= 1), interval (>= 1s), exporter binary and baseline command are required")
+	}
+	if o.GhostInterval == 0 {
+		o.GhostInterval = 10 * time.Second
 	}
 	if o.Workers < 1 {
 		o.Workers = 8
@@ -184,12 +197,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("size %s: %w", size, err)
 		}
 		rep.Results = append(rep.Results, res)
-		if o.Checkpoint != nil && len(rep.Results) < all {
+		if o.Checkpoint != nil && (len(rep.Results) < all || o.Features != nil) {
 			rep.Finished = time.Now()
 			o.Checkpoint(rep)
 		}
 	}
-	if o.GoBench != "" {
+	if o.Features != nil {
+		f, err := runFeatures(ctx, o, *o.Features, &rep.Machine)
+		if err != nil {
+			return nil, fmt.Errorf("features at %s: %w", *o.Features, err)
+		}
+		rep.Features = f
+	}
+	if o.GoBench != "" && len(o.Sizes) > 0 {
 		raw, benches, err := runGoBench(ctx, o.GoBench, o.RepoRoot)
 		if err != nil {
 			return nil, err
@@ -206,109 +226,157 @@ func (o Options) progress(format string, args ...any) {
 	}
 }
 
-func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machine *Machine) (*Result, error) {
-	res := &Result{Size: size, LoadBefore: loadAverage()}
-	o.progress("size %s: laying out the fleet", size)
-	fleet, err := NewFleet(size.N, size.M, uint64(size.N)*1_000_003+uint64(size.M))
-	if err != nil {
-		return nil, err
-	}
-	res.Orphans = len(fleet.Orphans)
+// bed is one fleet on the test bed: its ledger in PostgreSQL, its
+// namespaces in a control plane whose audit log records the requests of the
+// bench users, each of whom may do what the exporter's shipped role allows.
+type bed struct {
+	size        Size
+	fleet       *Fleet
+	pg          *testenv.Postgres
+	dsn         string
+	cp          *testenv.ControlPlane
+	kubeconfigs map[string]string
+	dir         string
+	// LoadLedger and Create are how long the ledger and the namespaces took.
+	loadLedger, create time.Duration
+}
 
-	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{Settings: PostgresSettings})
-	if err != nil {
-		return nil, err
+func newBed(ctx context.Context, o Options, size Size, users []string, machine *Machine) (b *bed, err error) {
+	b = &bed{size: size, kubeconfigs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			b.stop()
+		}
+	}()
+	o.progress("size %s: laying out the fleet", size)
+	if b.fleet, err = NewFleet(size.N, size.M, uint64(size.N)*1_000_003+uint64(size.M)); err != nil {
+		return b, err
 	}
-	defer pg.Stop()
-	dsn, err := pg.CreateDatabase(ctx, "ledger")
-	if err != nil {
-		return nil, err
+	if b.pg, err = testenv.StartPostgres(ctx, testenv.PostgresOptions{Settings: PostgresSettings}); err != nil {
+		return b, err
 	}
-	if err := describePostgres(ctx, dsn, machine); err != nil {
-		return nil, err
+	if b.dsn, err = b.pg.CreateDatabase(ctx, "ledger"); err != nil {
+		return b, err
+	}
+	if err := describePostgres(ctx, b.dsn, machine); err != nil {
+		return b, err
 	}
 	start := time.Now()
-	if err := fleet.LoadLedger(ctx, dsn); err != nil {
-		return nil, err
+	if err := b.fleet.LoadLedger(ctx, b.dsn); err != nil {
+		return b, err
 	}
-	res.LoadLedger = time.Since(start)
-	o.progress("size %s: %d ledger rows loaded, indexed and analysed in %s", size, size.M, res.LoadLedger.Round(time.Second))
+	b.loadLedger = time.Since(start)
+	o.progress("size %s: %d ledger rows loaded, indexed and analysed in %s", size, size.M, b.loadLedger.Round(time.Second))
 
-	cp, err := testenv.StartControlPlane(testenv.ControlPlaneOptions{AuditUsers: []string{ExporterUser, BaselineUser}})
-	if err != nil {
-		return nil, err
+	if b.cp, err = testenv.StartControlPlane(testenv.ControlPlaneOptions{AuditUsers: users}); err != nil {
+		return b, err
 	}
-	defer cp.Stop()
-	admin, err := cp.Clientset()
+	admin, err := b.cp.Clientset()
 	if err != nil {
-		return nil, err
+		return b, err
 	}
 	if v, err := admin.Discovery().ServerVersion(); err == nil {
 		machine.KubeAPIServer = v.GitVersion
 	}
-	dir := filepath.Join(o.WorkDir, size.String())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	b.dir = filepath.Join(o.WorkDir, size.String())
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return b, err
 	}
-	kubeconfigs := map[string]string{}
-	for _, user := range []string{ExporterUser, BaselineUser} {
-		if kubeconfigs[user], err = namespaceReader(ctx, cp, admin, user, dir); err != nil {
-			return nil, err
+	for _, user := range users {
+		if b.kubeconfigs[user], err = namespaceReader(ctx, b.cp, admin, user, b.dir); err != nil {
+			return b, err
 		}
 	}
 	start = time.Now()
-	err = fleet.CreateNamespaces(ctx, cp.Admin, o.Workers, func(n int) {
+	err = b.fleet.CreateNamespaces(ctx, b.cp.Admin, o.Workers, func(n int) {
 		o.progress("size %s: %d of %d namespaces created", size, n, size.N)
 	})
 	if err != nil {
-		return nil, err
+		return b, err
 	}
-	res.Create = time.Since(start)
-	o.progress("size %s: %d namespaces created in %s", size, size.N, res.Create.Round(time.Second))
+	b.create = time.Since(start)
+	o.progress("size %s: %d namespaces created in %s", size, size.N, b.create.Round(time.Second))
+	return b, nil
+}
 
-	env := func(extra ...string) []string {
-		var out []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "ORPHAN") && !strings.HasPrefix(kv, "KUBECONFIG=") {
-				out = append(out, kv)
-			}
+func (b *bed) stop() {
+	if b.cp != nil {
+		_ = b.cp.Stop()
+	}
+	if b.pg != nil {
+		b.pg.Stop()
+	}
+}
+
+// env is the programs' environment: the harness's, without its own ORPHAN*
+// settings and kubeconfig, with the ledger's DSN and extra.
+func (b *bed) env(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ORPHAN") && !strings.HasPrefix(kv, "KUBECONFIG=") {
+			out = append(out, kv)
 		}
-		return append(append(out, "ORPHANS_LEDGER_DSN="+dsn), extra...)
 	}
-	interval := o.Interval.String()
+	return append(append(out, "ORPHANS_LEDGER_DSN="+b.dsn), extra...)
+}
 
-	// exporter
+// startExporter starts the exporter as user, with the bench's flags and
+// extra ones after them, its log in the bed's directory under name.
+func (b *bed) startExporter(o Options, name, user string, extra ...string) (*process, error) {
 	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	argv := []string{o.ExporterBinary,
+	interval := o.Interval.String()
+	argv := append([]string{o.ExporterBinary,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-		"--kubeconfig=" + kubeconfigs[ExporterUser],
+		"--kubeconfig=" + b.kubeconfigs[user],
 		"--sweep.interval=" + interval, "--sweep.timeout=" + interval, "--ledger.query-timeout=" + interval,
 		"--sweep.grace=0s", "--kubernetes.qps=-1", "--log.level=warn",
-	}
-	proc, err := startProcess("exporter", argv, env("ORPHAN_DB_SWEEP_ENABLED=true"), url, filepath.Join(dir, "exporter.log"))
+	}, extra...)
+	proc, err := startProcess(name, argv, b.env("ORPHAN_DB_SWEEP_ENABLED=true"), url, filepath.Join(b.dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	o.progress("size %s: exporter started", size)
-	res.Exporter, err = measure(ctx, phaseSpec{
-		proc: proc, user: ExporterUser, cp: cp, dsn: dsn, pace: o.Pace,
-		sweepMetric: "instant_orphan_db_sweep_duration_seconds", errorMetric: "instant_orphan_db_sweep_errors_total",
-		sweeps: o.Sweeps, warmup: exporterWarmup, firstTimeout: 10 * time.Minute,
-	}, o.progress)
+	o.progress("size %s: %s started", b.size, name)
+	return proc, nil
+}
+
+// exporterPhase measures an exporter started by startExporter with the
+// bench's settings; spec's process, user and sweep counts are filled in.
+func (b *bed) exporterPhase(ctx context.Context, o Options, proc *process, user string, spec phaseSpec) (*Phase, error) {
+	spec.proc, spec.user, spec.cp, spec.dsn, spec.pace = proc, user, b.cp, b.dsn, o.Pace
+	spec.sweepMetric, spec.errorMetric = "instant_orphan_db_sweep_duration_seconds", "instant_orphan_db_sweep_errors_total"
+	spec.sweeps, spec.warmup, spec.firstTimeout = o.Sweeps, exporterWarmup, 10*time.Minute
+	ph, err := measure(ctx, spec, o.progress)
+	if err != nil {
+		return nil, err
+	}
+	ph.Interval = o.Interval
+	return ph, nil
+}
+
+func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machine *Machine) (*Result, error) {
+	res := &Result{Size: size, LoadBefore: loadAverage()}
+	b, err := newBed(ctx, o, size, []string{ExporterUser, BaselineUser}, machine)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	res.Orphans, res.LoadLedger, res.Create = len(b.fleet.Orphans), b.loadLedger, b.create
+
+	// exporter
+	proc, err := b.startExporter(o, "exporter", ExporterUser, plainFlags...)
+	if err != nil {
+		return nil, err
+	}
+	res.Exporter, err = b.exporterPhase(ctx, o, proc, ExporterUser, phaseSpec{})
 	proc.stop()
 	if err != nil {
 		return nil, err
 	}
-	res.Exporter.Interval = o.Interval
-	want := make([]string, 0, len(fleet.Orphans))
-	for ns := range fleet.Orphans {
-		want = append(want, ns)
-	}
-	sort.Strings(want)
+	want := b.fleet.OrphanNamespaces()
 	agree := func(ph *Phase) {
 		if !equal(ph.Found, want) {
 			res.Agree = false
@@ -324,22 +392,23 @@ func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machi
 	}
 
 	// baseline
-	if port, err = testenv.FreePort(); err != nil {
+	port, err := testenv.FreePort()
+	if err != nil {
 		return nil, err
 	}
-	url = fmt.Sprintf("http://127.0.0.1:%d", port)
-	argv = append(append([]string{}, o.Baseline...),
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	argv := append(append([]string{}, o.Baseline...),
 		fmt.Sprintf("--listen=127.0.0.1:%d", port),
-		"--kubeconfig="+kubeconfigs[BaselineUser],
-		"--interval="+interval, "--grace=0s", "--kubernetes.qps=-1",
+		"--kubeconfig="+b.kubeconfigs[BaselineUser],
+		"--interval="+o.Interval.String(), "--grace=0s", "--kubernetes.qps=-1",
 	)
-	proc, err = startProcess("baseline", argv, env(o.BaselineEnv...), url, filepath.Join(dir, "baseline.log"))
+	proc, err = startProcess("baseline", argv, b.env(o.BaselineEnv...), url, filepath.Join(b.dir, "baseline.log"))
 	if err != nil {
 		return nil, err
 	}
 	o.progress("size %s: baseline started", size)
 	res.Baseline, err = measure(ctx, phaseSpec{
-		proc: proc, user: BaselineUser, cp: cp, dsn: dsn, pace: o.Pace,
+		proc: proc, user: BaselineUser, cp: b.cp, dsn: b.dsn, pace: o.Pace,
 		sweepMetric: baselineSweeps, errorMetric: baselineErrors,
 		sweeps: o.Sweeps, warmup: baselineWarmup, firstTimeout: time.Hour,
 	}, o.progress)

@@ -51,3 +51,52 @@ func TestPercentile(t *testing.T) {
 		t.Error("percentile of nothing")
 	}
 }
+
+// TestFleetGhosts checks the fleet's ghosts: tokens without a namespace,
+// each with a live row, about five in eight of them (1 or 2 rows, each live
+// with even odds), and the same ones for the same fleet.
+func TestFleetGhosts(t *testing.T) {
+	f, err := NewFleet(1000, 100_000, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghosts := f.Ghosts()
+	ns := map[string]bool{}
+	for _, tok := range f.Tokens {
+		ns[tok] = true
+	}
+	extra := map[string]bool{}
+	src := f.rows(time.Now())
+	own := 0
+	for {
+		r, isOwn, ok := src.next()
+		if !ok {
+			break
+		}
+		if isOwn {
+			own++
+			if !ns[r.Token] {
+				t.Fatalf("a namespace's row has token %q of no namespace", r.Token)
+			}
+			continue
+		}
+		extra[r.Token] = true
+		if age := time.Since(r.CreatedAt); age < GhostMinAge {
+			t.Fatalf("a row without a namespace is %s old, younger than %s", age, GhostMinAge)
+		}
+	}
+	if own != f.namespaceRows() {
+		t.Fatalf("%d rows of namespaces, want %d", own, f.namespaceRows())
+	}
+	if frac := float64(len(ghosts)) / float64(len(extra)); frac < 0.6 || frac > 0.65 {
+		t.Fatalf("%d ghosts of %d tokens without a namespace (%.3f), want about 5/8", len(ghosts), len(extra), frac)
+	}
+	for i, g := range ghosts {
+		if ns[g] || !extra[g] || i > 0 && ghosts[i-1] >= g {
+			t.Fatalf("ghost %q: has a namespace, is not in the ledger, or is out of order", g)
+		}
+	}
+	if again := f.Ghosts(); !equal(again, ghosts) {
+		t.Fatal("the same fleet has other ghosts the second time")
+	}
+}

@@ -20,8 +20,12 @@ import (
 // harness and writes the report. args are the command's arguments without
 // the program name; it returns the exit code.
 //
-//	bench --exporter PATH [--sizes=1000x100000,...] [--sweeps=20] [--out=docs/BENCHMARKS.md]
+//	bench --exporter PATH [--sizes=1000x100000,...] [--features=10000x1000000] [--sweeps=20] [--out=docs/BENCHMARKS.md]
+//	bench --exporter PATH --features-only [--features=10000x1000000] [--out=docs/BENCHMARKS.md]
 //	bench baseline ...
+//
+// With --features-only it measures the ghost sweep and contents alone and
+// rewrites only their section of --out, leaving the rest of it as it was.
 func Main(args []string) int {
 	if len(args) > 0 && args[0] == "baseline" {
 		return BaselineMain(args[1:])
@@ -36,6 +40,9 @@ func Main(args []string) int {
 		out      = fs.String("out", "", "write the report to this file (Markdown)")
 		workers  = fs.Int("workers", 8, "concurrent clients creating namespaces")
 		goBench  = fs.String("go-bench", "go", "go command to run the pure decision's benchmarks with; empty to skip")
+		features = fs.String("features", "10000x1000000", "NAMESPACESxROWS at which the ghost sweep and contents are measured; empty to skip")
+		featOnly = fs.Bool("features-only", false, "measure only the ghost sweep and contents, and rewrite only their section of --out")
+		ghostInt = fs.Duration("ghost-interval", 10*time.Second, "--ghosts.interval of the exporter when the ghost sweep is measured")
 	)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -46,6 +53,22 @@ func Main(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
+	}
+	var featureSize *Size
+	if *features != "" {
+		one, err := ParseSizes(*features)
+		if err != nil || len(one) != 1 {
+			fmt.Fprintln(os.Stderr, "bench: --features: want one NAMESPACESxROWS")
+			return 2
+		}
+		featureSize = &one[0]
+	}
+	if *featOnly {
+		if featureSize == nil {
+			fmt.Fprintln(os.Stderr, "bench: --features-only needs --features")
+			return 2
+		}
+		parsed, *only, *goBench = nil, "", ""
 	}
 	var exporterOnly []Size
 	if *only != "" {
@@ -70,24 +93,51 @@ func Main(args []string) int {
 		return 2
 	}
 	command := strings.Join(append([]string{os.Args[0]}, args...), " ")
+	target := ""
 	if os.Getenv("MAKELEVEL") != "" {
-		command = "make bench` (runs `" + command
+		target = "bench"
+		if *featOnly {
+			target = "bench-features"
+		}
+	}
+	// text is what the run writes: the whole report, or with
+	// --features-only the features' section in the report already in --out.
+	text := func(rep *Report) (string, error) {
+		if !*featOnly {
+			return rep.Markdown(), nil
+		}
+		if rep.Features == nil {
+			return "", errors.New("no features measured")
+		}
+		section := rep.Features.Markdown(rep.Options, rep.Machine)
+		if *out == "" {
+			return section, nil
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		return ReplaceSection(string(old), section, PureDecisionHeading, TargetsHeading), nil
 	}
 	write := func(rep *Report) error {
-		if *out == "" {
+		if *out == "" || *featOnly && rep.Features == nil {
 			return nil
+		}
+		doc, err := text(rep)
+		if err != nil {
+			return err
 		}
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(*out, []byte(rep.Markdown()), 0o644)
+		return os.WriteFile(*out, []byte(doc), 0o644)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := Run(ctx, Options{
-		Sizes: parsed, ExporterOnly: exporterOnly, Sweeps: *sweeps, Interval: *interval, ExporterBinary: exe,
-		Baseline: []string{self, "baseline"}, Workers: *workers, GoBench: *goBench, RepoRoot: root,
-		Command: command, Progress: os.Stderr,
+		Sizes: parsed, ExporterOnly: exporterOnly, Features: featureSize, GhostInterval: *ghostInt, Sweeps: *sweeps, Interval: *interval,
+		ExporterBinary: exe, Baseline: []string{self, "baseline"}, Workers: *workers, GoBench: *goBench, RepoRoot: root,
+		Command: command, Make: target, Progress: os.Stderr,
 		Checkpoint: func(rep *Report) {
 			if err := write(rep); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
@@ -98,7 +148,11 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	fmt.Print(rep.Markdown())
+	if *featOnly {
+		fmt.Print(rep.Features.Markdown(rep.Options, rep.Machine))
+	} else {
+		fmt.Print(rep.Markdown())
+	}
 	if err := write(rep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1

@@ -3,13 +3,16 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -100,6 +103,88 @@ func (f *Fleet) rowsOf(i int, now time.Time) []testenv.Row {
 	return rows
 }
 
+// rowSource yields a fleet's M ledger rows in load order: the namespaces'
+// own rows spread over the whole table, as years of appends leave them (a
+// row of the fleet can be on any page), between the rows of tokens without a
+// namespace in this cluster. The same fleet yields the same rows.
+type rowSource struct {
+	f   *Fleet
+	now time.Time
+	rng *rand.Rand
+	// own rows still to come, the next namespace whose rows to emit, and the
+	// rest of its rows
+	ownLeft, nextNS int
+	pending         []testenv.Row
+	emitted         int
+	// the current token without a namespace, and how many of its rows are left
+	extra string
+	left  int
+}
+
+func (f *Fleet) rows(now time.Time) *rowSource {
+	return &rowSource{f: f, now: now, rng: rand.New(rand.NewPCG(f.seed, 2)), ownLeft: f.namespaceRows()}
+}
+
+// next returns the next row, whether it belongs to a namespace's token, and
+// false after the last.
+func (s *rowSource) next() (r testenv.Row, own, ok bool) {
+	f := s.f
+	if s.emitted == f.M {
+		return testenv.Row{}, false, false
+	}
+	s.emitted++
+	if s.ownLeft > 0 && s.rng.IntN(f.M-s.emitted+1) < s.ownLeft {
+		for len(s.pending) == 0 {
+			s.pending = f.rowsOf(s.nextNS, s.now)
+			s.nextNS++
+		}
+		r, s.pending = s.pending[0], s.pending[1:]
+		s.ownLeft--
+		return r, true, true
+	}
+	if s.left == 0 {
+		s.extra, s.left = uuidFrom(s.rng), 1+s.rng.IntN(2)
+	}
+	s.left--
+	status := terminalStatuses[s.rng.IntN(len(terminalStatuses))]
+	if s.rng.IntN(2) == 0 {
+		status = liveStatuses[s.rng.IntN(len(liveStatuses))]
+	}
+	typ := "postgres"
+	if s.rng.IntN(3) == 0 {
+		typ = "redis"
+	}
+	// At least a day old: every live one is past any ghost grace up to a day.
+	age := time.Duration(24+s.rng.IntN(3*365*24)) * time.Hour
+	return testenv.Row{Token: s.extra, Status: status, ResourceType: typ, CreatedAt: s.now.Add(-age)}, false, true
+}
+
+// GhostMinAge is the age of the youngest row of a token without a namespace
+// when the ledger is loaded.
+const GhostMinAge = 24 * time.Hour
+
+// Ghosts returns, sorted, the tokens without a namespace that have a live
+// row: every such row is at least GhostMinAge old, so these are the ghosts a
+// ghost sweep with a grace up to GhostMinAge must report.
+func (f *Fleet) Ghosts() []string {
+	ns := make(map[string]bool, len(f.Tokens))
+	for _, t := range f.Tokens {
+		ns[t] = true
+	}
+	seen := map[string]bool{}
+	src := f.rows(time.Now())
+	for {
+		r, own, ok := src.next()
+		if !ok {
+			break
+		}
+		if !own && !ns[r.Token] && slices.Contains(liveStatuses, r.Status) {
+			seen[r.Token] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // LoadLedger creates the ledger in database db of pg: the reference schema,
 // filled with one COPY, the token index built after the load (as a restore
 // would) and the table analysed.
@@ -115,47 +200,12 @@ func (f *Fleet) LoadLedger(ctx context.Context, dsn string) error {
 	if _, err := conn.Exec(ctx, "DROP INDEX resources_token_idx"); err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	rng := rand.New(rand.NewPCG(f.seed, 2))
-	// The namespaces' rows are spread over the whole table, as years of
-	// appends leave them: a row of the fleet can be on any page.
-	own := f.namespaceRows()
-	var (
-		next    int // next namespace whose rows to emit
-		pending []testenv.Row
-		ownLeft = own
-		emitted int
-		extra   string // token without a namespace, and its rows left
-		left    int
-	)
+	rows := f.rows(time.Now().UTC())
 	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if emitted == f.M {
+		r, _, ok := rows.next()
+		if !ok {
 			return nil, nil
 		}
-		var r testenv.Row
-		if ownLeft > 0 && rng.IntN(f.M-emitted) < ownLeft {
-			for len(pending) == 0 {
-				pending = f.rowsOf(next, now)
-				next++
-			}
-			r, pending = pending[0], pending[1:]
-			ownLeft--
-		} else {
-			if left == 0 {
-				extra, left = uuidFrom(rng), 1+rng.IntN(2)
-			}
-			left--
-			status := terminalStatuses[rng.IntN(len(terminalStatuses))]
-			if rng.IntN(2) == 0 {
-				status = liveStatuses[rng.IntN(len(liveStatuses))]
-			}
-			typ := "postgres"
-			if rng.IntN(3) == 0 {
-				typ = "redis"
-			}
-			r = testenv.Row{Token: extra, Status: status, ResourceType: typ, CreatedAt: now.Add(-time.Duration(rng.IntN(3*365*24)) * time.Hour)}
-		}
-		emitted++
 		return []any{r.Token, r.Status, r.ResourceType, r.CreatedAt}, nil
 	})
 	n, err := conn.CopyFrom(ctx, pgx.Identifier{"resources"}, []string{"token", "status", "resource_type", "created_at"}, src)
@@ -176,6 +226,66 @@ func (f *Fleet) LoadLedger(ctx context.Context, dsn string) error {
 // CreateNamespaces creates the fleet's namespaces with a few concurrent,
 // unthrottled clients. progress is called now and then with the count so far.
 func (f *Fleet) CreateNamespaces(ctx context.Context, admin *rest.Config, workers int, progress func(int)) error {
+	return createAll(ctx, admin, workers, f.N, func(ctx context.Context, cs kubernetes.Interface, i int) error {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Prefix + f.Tokens[i]}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create namespace %d of %d: %w", i+1, f.N, err)
+		}
+		return nil
+	}, progress)
+}
+
+// What each orphan's namespace holds when contents are measured: a few pods
+// (Pending: no kubelet runs them) and PVCs (Pending: no storage class binds
+// them), none owned by a controller.
+const (
+	OrphanPods = 3
+	OrphanPVCs = 2
+	// OrphanPVCBytes is each PVC's storage request.
+	OrphanPVCBytes = 10 << 30
+)
+
+// OrphanNamespaces returns the orphans' namespaces, sorted.
+func (f *Fleet) OrphanNamespaces() []string {
+	return slices.Sorted(maps.Keys(f.Orphans))
+}
+
+// CreateContents puts OrphanPods pods and OrphanPVCs PVCs into every orphan's
+// namespace, with a few concurrent, unthrottled clients.
+func (f *Fleet) CreateContents(ctx context.Context, admin *rest.Config, workers int) error {
+	orphans := f.OrphanNamespaces()
+	storage := *resource.NewQuantity(OrphanPVCBytes, resource.BinarySI)
+	return createAll(ctx, admin, workers, len(orphans), func(ctx context.Context, cs kubernetes.Interface, i int) error {
+		ns := orphans[i]
+		for j := range OrphanPVCs {
+			_, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("data-%d", j)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: storage}},
+				},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return fmt.Errorf("create a PVC in orphan %d: %w", i+1, err)
+			}
+		}
+		for j := range OrphanPods {
+			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("db-%d", j)},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "postgres"}}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return fmt.Errorf("create a pod in orphan %d: %w", i+1, err)
+			}
+		}
+		return nil
+	}, nil)
+}
+
+// createAll calls create for 0..n-1 on a few concurrent, unthrottled clients
+// and stops at the first error. progress, when set, is called now and then
+// with the count so far.
+func createAll(ctx context.Context, admin *rest.Config, workers, n int, create func(context.Context, kubernetes.Interface, int) error, progress func(int)) error {
 	cfg := rest.CopyConfig(admin)
 	cfg.QPS, cfg.Burst = -1, 0
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -190,17 +300,16 @@ func (f *Fleet) CreateNamespaces(ctx context.Context, admin *rest.Config, worker
 		once       sync.Once
 		firstErr   error
 	)
-	step := int64(max(f.N/10, 1))
+	step := int64(max(n/10, 1))
 	for range max(workers, 1) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= f.N || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Prefix + f.Tokens[i]}}
-				if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("create namespace %d of %d: %w", i+1, f.N, err); cancel() })
+				if err := create(ctx, cs, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
 					return
 				}
 				if d := done.Add(1); d%step == 0 && progress != nil {

@@ -155,12 +155,24 @@ type Phase struct {
 	HTTPErrors                         int
 	// Sequential and index scans of the ledger table in the window.
 	SeqScans, IdxScans int64
+	// GhostSweeps are the durations of the successful ghost sweeps that
+	// ended in the window, from the exporter's ghost sweep histogram, and
+	// GhostEnds when each was seen to have ended (by the end of the /metrics
+	// request that saw it). GhostFailed counts the failed ones, and
+	// GhostUnsampled those that ended between two reads (not timed).
+	GhostSweeps                 []time.Duration
+	GhostEnds                   []time.Time
+	GhostFailed, GhostUnsampled int
+	// Ghosts is the exporter's ghost gauge (both kinds) at the end of the window.
+	Ghosts int
 	// Found are the candidate namespaces of the last sweep.
 	Found    []string
 	InScope  int
 	Window   time.Duration
 	Warmup   int
 	Interval time.Duration
+	// Pace is the time between two requests of each probe.
+	Pace time.Duration
 }
 
 // RequestsPerSweep is the mean number of API requests received while a
@@ -195,6 +207,13 @@ type phaseSpec struct {
 	cp           *testenv.ControlPlane
 	dsn          string
 	firstTimeout time.Duration
+	// settle, when set, runs after the first successful sweep and before
+	// the warm-up: the steady state starts after it.
+	settle func(context.Context) error
+	// ghostSweeps, when above 0, makes the window read the ghost sweeps
+	// too, from the /metrics the probe reads anyway, and last until that
+	// many ghost sweeps have been timed.
+	ghostSweeps int
 }
 
 var httpClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
@@ -230,8 +249,8 @@ func candidates(ctx context.Context, base string) (*api.Candidates, time.Duratio
 	return &doc, took, nil
 }
 
-// metricSum reads GET /metrics and returns the sum of a counter's series, or
-// a histogram's sample count.
+// metricSum reads GET /metrics and returns the sum of a counter's or a
+// gauge's series, or a histogram's sample count.
 func metricSum(ctx context.Context, base, name string) (float64, error) {
 	code, body, _, err := get(ctx, base+"/metrics")
 	if err != nil {
@@ -254,6 +273,8 @@ func metricSum(ctx context.Context, base, name string) (float64, error) {
 		switch {
 		case m.Counter != nil:
 			v += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			v += m.GetGauge().GetValue()
 		case m.Histogram != nil:
 			v += float64(m.GetHistogram().GetSampleCount())
 		}
@@ -310,7 +331,7 @@ func tableScans(ctx context.Context, dsn string) (seq, idx int64, err error) {
 // memory; API requests and ledger scans are counted across the window.
 func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any)) (*Phase, error) {
 	p := spec.proc
-	ph := &Phase{Name: p.name, Warmup: spec.warmup}
+	ph := &Phase{Name: p.name, Warmup: spec.warmup, Pace: spec.pace}
 
 	// first successful sweep
 	firstCtx, cancel := context.WithTimeout(ctx, spec.firstTimeout)
@@ -332,6 +353,14 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 		time.Sleep(20 * time.Millisecond)
 	}
 	progress("%s: first sweep %s after start", p.name, ph.FirstSweep.Round(time.Millisecond))
+	if spec.settle != nil {
+		if err := spec.settle(ctx); err != nil {
+			return nil, err
+		}
+		if err := p.alive(); err != nil {
+			return nil, err
+		}
+	}
 
 	// warm-up
 	for seen := 0; seen < spec.warmup; {
@@ -415,11 +444,23 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 			}
 		}
 	}
-	// timed GETs path and records its latency and send time under mu.
-	timed := func(slot int, path string, took *[]time.Duration, sent *[]time.Time) {
+	// finished tells the wait below, under mu, once the window holds
+	// enough sweeps (and ghost sweeps).
+	finished := func() {
+		if len(ph.Sweeps) >= spec.sweeps && len(ph.GhostSweeps) >= spec.ghostSweeps {
+			select {
+			case <-done:
+			default:
+				close(done)
+			}
+		}
+	}
+	// timed GETs path and records its latency and send time under mu; body,
+	// when set, then reads the answer, still under mu.
+	timed := func(slot int, path string, took *[]time.Duration, sent *[]time.Time, body func(end time.Time, b []byte) error) {
 		paced(slot, func() error {
 			at := time.Now()
-			code, _, d, err := get(winCtx, p.url+path)
+			code, b, d, err := get(winCtx, p.url+path)
 			if winCtx.Err() != nil {
 				return nil
 			}
@@ -430,11 +471,38 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				return nil
 			}
 			*took, *sent = append(*took, d), append(*sent, at)
+			if body != nil {
+				return body(at.Add(d), b)
+			}
 			return nil
 		})
 	}
-	wg.Go(func() { timed(0, "/metrics", &ph.Metrics, &ph.MetricsAt) })
-	wg.Go(func() { timed(1, "/healthz", &ph.Healthz, &ph.HealthzAt) })
+	var ghostBody func(time.Time, []byte) error
+	if spec.ghostSweeps > 0 {
+		var last *ghostSeries
+		ghostBody = func(end time.Time, b []byte) error {
+			cur, err := readGhostSeries(b)
+			if err != nil {
+				return err
+			}
+			if last != nil {
+				switch n := cur.count - last.count; {
+				case n == 1 && cur.up:
+					ph.GhostSweeps = append(ph.GhostSweeps, seconds(cur.sum-last.sum))
+					ph.GhostEnds = append(ph.GhostEnds, end)
+				case n == 1:
+					ph.GhostFailed++
+				case n > 1:
+					ph.GhostUnsampled += n
+				}
+			}
+			last, ph.Ghosts = &cur, cur.current
+			finished()
+			return nil
+		}
+	}
+	wg.Go(func() { timed(0, "/metrics", &ph.Metrics, &ph.MetricsAt, ghostBody) })
+	wg.Go(func() { timed(1, "/healthz", &ph.Healthz, &ph.HealthzAt, nil) })
 	wg.Go(func() {
 		paced(2, func() error {
 			at := time.Now()
@@ -461,13 +529,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 				for _, c := range doc.Candidates {
 					ph.Found = append(ph.Found, c.Namespace)
 				}
-				if len(ph.Sweeps) >= spec.sweeps {
-					select {
-					case <-done:
-					default:
-						close(done)
-					}
-				}
+				finished()
 			}
 			return nil
 		})
@@ -496,12 +558,15 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 			waiting = false
 		case <-time.After(30 * time.Second):
 			mu.Lock()
-			n := len(ph.Sweeps)
+			n, g := len(ph.Sweeps), len(ph.GhostSweeps)
 			mu.Unlock()
-			if n > reported {
+			switch {
+			case spec.ghostSweeps > 0 && n+g > reported:
+				progress("%s: %d of %d sweeps and %d of %d ghost sweeps measured", p.name, n, spec.sweeps, g, spec.ghostSweeps)
+			case n > reported:
 				progress("%s: %d of %d sweeps measured", p.name, n, spec.sweeps)
-				reported = n
 			}
+			reported = max(reported, n+g)
 		}
 	}
 	stop()
@@ -548,6 +613,65 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	return ph, nil
 }
 
+// Series of the exporter's ghost sweep, as its /metrics names them.
+const (
+	ghostDurationMetric = "instant_orphan_db_sweep_ghosts_duration_seconds"
+	ghostUpMetric       = "instant_orphan_db_sweep_ghosts_up"
+	ghostCurrentMetric  = "instant_orphan_db_sweep_ghosts_current"
+)
+
+// ghostSeries is what one /metrics answer says of the ghost sweeps.
+type ghostSeries struct {
+	count      int
+	sum        float64
+	up         bool
+	current    int
+	seenSeries int
+}
+
+// readGhostSeries reads the ghost sweep histogram's count and sum, the up
+// gauge and the ghost gauges (summed over kinds) from a /metrics answer in
+// the text format, line by line: the probe reads it every few tens of
+// milliseconds.
+func readGhostSeries(body []byte) (ghostSeries, error) {
+	var g ghostSeries
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		if len(line) == 0 || line[0] == '#' || !bytes.HasPrefix(line, []byte("instant_orphan_db_sweep_ghosts_")) {
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(" "))
+		if !ok {
+			continue
+		}
+		series := string(name)
+		if i := strings.IndexByte(series, '{'); i >= 0 {
+			series = series[:i]
+		}
+		fields := bytes.Fields(value)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(string(fields[0]), 64)
+		if err != nil {
+			return g, fmt.Errorf("/metrics: %s: %w", line, err)
+		}
+		switch series {
+		case ghostDurationMetric + "_count":
+			g.count, g.seenSeries = int(v), g.seenSeries|1
+		case ghostDurationMetric + "_sum":
+			g.sum, g.seenSeries = v, g.seenSeries|2
+		case ghostUpMetric:
+			g.up, g.seenSeries = v == 1, g.seenSeries|4
+		case ghostCurrentMetric:
+			g.current, g.seenSeries = g.current+int(v), g.seenSeries|8
+		}
+	}
+	if g.seenSeries != 15 {
+		return g, fmt.Errorf("/metrics lacks the ghost sweep series (%s, %s, %s)", ghostDurationMetric, ghostUpMetric, ghostCurrentMetric)
+	}
+	return g, nil
+}
+
 // OutsideSweeps returns the latencies of the requests (sent at at, taking
 // took) that overlapped none of the sampled sweeps, and how many did.
 func (ph *Phase) OutsideSweeps(took []time.Duration, at []time.Time) (outside []time.Duration, overlapped int) {
@@ -567,6 +691,30 @@ func (ph *Phase) OutsideSweeps(took []time.Duration, at []time.Time) (outside []
 		}
 	}
 	return outside, overlapped
+}
+
+// BesideGhosts splits the sampled sweeps' durations by whether they
+// overlapped a timed ghost sweep. A ghost sweep is taken to have run from
+// its duration before the read that saw it end, less the time between two
+// reads, to the end of that read.
+func (ph *Phase) BesideGhosts() (overlapped, apart []time.Duration) {
+	for i, d := range ph.Sweeps {
+		begin, end := ph.Starts[i], ph.Starts[i].Add(d)
+		hit := false
+		for j, g := range ph.GhostSweeps {
+			gEnd := ph.GhostEnds[j]
+			if begin.Before(gEnd) && end.After(gEnd.Add(-g-ph.Pace)) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			overlapped = append(overlapped, d)
+		} else {
+			apart = append(apart, d)
+		}
+	}
+	return overlapped, apart
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

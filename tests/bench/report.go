@@ -23,17 +23,33 @@ const (
 	notMeasured = "not measured"
 )
 
-// Targets checks the report against the targets of the issue. The point
-// the single-size targets are checked at is (10 000, 1 000 000).
+// Headings of the report that the section of the ghost sweep and contents
+// goes before, in this order, when a report without it gets it.
+const (
+	PureDecisionHeading = "## Pure decision (`go test -bench`)"
+	TargetsHeading      = "## Targets"
+)
+
+// Targets checks the report against the targets of the issues: the
+// comparison's, then the ghost sweep's and contents' (Features.Targets). The
+// point the single-size targets are checked at is (10 000, 1 000 000).
 func (r *Report) Targets() []Target {
-	var ts []Target
-	check := func(name string, ok bool, measured, note string) {
-		v := holds
-		if !ok {
-			v = missed
-		}
-		ts = append(ts, Target{Name: name, Measured: measured, Verdict: v, Note: note})
+	return append(r.comparisonTargets(), r.Features.Targets()...)
+}
+
+// check appends a target that holds when ok, else is missed.
+func check(ts *[]Target, name string, ok bool, measured, note string) {
+	v := holds
+	if !ok {
+		v = missed
 	}
+	*ts = append(*ts, Target{Name: name, Measured: measured, Verdict: v, Note: note})
+}
+
+// comparisonTargets are the targets of the exporter against the baseline.
+func (r *Report) comparisonTargets() []Target {
+	var ts []Target
+	check := func(name string, ok bool, measured, note string) { check(&ts, name, ok, measured, note) }
 	ref := r.find(Size{10_000, 1_000_000})
 	singles := []string{
 		"sweep median ≥ 100× faster than the baseline", "ledger query median ≤ 60 ms (warm)", "sweep median ≤ 1.5× the ledger query median",
@@ -165,12 +181,14 @@ func (r *Report) Markdown() string {
 	w("# Benchmarks\n\n")
 	if n, all := len(r.Results), len(o.Sizes)+len(o.ExporterOnly); n < all {
 		w("**Partial report: %d of %d sizes measured so far.**\n\n", n, all)
+	} else if o.Features != nil && r.Features == nil {
+		w("**Partial report: the ghost sweep and contents are still being measured.**\n\n")
 	}
 	w("orphans-exporter measured against the naive sweep it replaces, on the real test bed (kube-apiserver with etcd, PostgreSQL),\n")
 	w("both programs as separate processes against the same fleet, one after the other. This file is written by the harness;\n")
 	w("every number below is from the run it describes.\n\n")
 	w("- **Date:** %s (the run took %s)\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Minute))
-	w("- **Command:** `%s`\n", o.Command)
+	w("- **Command:** %s\n", commandLine(o))
 	w("- **Machine:** %s cores (%s), %s memory, Linux %s; shared with other work while it ran (1-minute load average before and after each size is in its table)\n",
 		m.Cores, m.CPU, m.Memory, m.Kernel)
 	w("- **Versions:** Go %s; PostgreSQL %s (JIT %s); kube-apiserver %s with etcd from `hack/versions.env`\n\n", m.Go, m.Postgres, m.JIT, m.KubeAPIServer)
@@ -183,13 +201,14 @@ func (r *Report) Markdown() string {
 	w("Namespaces are created by %d concurrent unthrottled clients.\n", o.Workers)
 	w("- **PostgreSQL** (`testenv.PostgresOptions.Settings`): %s; the rest default, plus the test bed's `fsync=off`, `synchronous_commit=off`, `full_page_writes=off`.\n",
 		settingsList())
-	w("- **Exporter:** the real binary (`go build ./exporter`, no race detector) with `--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1`, ", o.Interval)
-	w("`ORPHAN_DB_SWEEP_ENABLED=true`, everything else default.\n")
+	w("- **Exporter:** the real binary (`go build ./exporter`, no race detector) with `--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1 %[2]s`, ",
+		o.Interval, strings.Join(plainFlags, " "))
+	w("`ORPHAN_DB_SWEEP_ENABLED=true`, everything else default: the orphan sweep alone, as the baseline does nothing else; the ghost sweep and contents are measured in their own section.\n")
 	w("- **Baseline** (`tests/bench/baseline.go`), the reference platform's sweep, every %s (back to back when a sweep takes longer): ", o.Interval)
 	w("list all namespaces; `SELECT DISTINCT token::text FROM resources WHERE status = ANY(live statuses)` into a set; then one `GET` per tenant namespace, ")
 	w("in turn, for its age. It serves `/candidates` and `/metrics` (Go and process collectors) as the exporter does.\n")
 	w("- **Same client for both:** `kube.RESTConfig` (protobuf, 10 s request timeout), client-side rate limiting off (QPS −1) for both; ")
-	w("each runs as its own Kubernetes user with only get/list/watch on namespaces.\n")
+	w("each runs as its own Kubernetes user with the exporter's shipped role (`testenv.ExporterRules`: get, list and watch on namespaces, list on what candidates hold).\n")
 	w("- **Counting API requests:** the API server's audit log (Metadata level) records every request of the two bench users and nothing else ")
 	w("(the fleet is created as admin, unlogged). Requests per steady-state sweep: the requests the API server received while each sampled sweep ran ")
 	w("(audit `requestReceivedTimestamp` within the sweep's start and duration), averaged; the requests of the whole window are listed by verb as well.\n")
@@ -270,7 +289,11 @@ func (r *Report) Markdown() string {
 		w("| namespaces in scope, candidates | %s, %d | %s, %d | |\n\n", num(e.InScope), len(e.Found), num(bl.InScope), len(bl.Found))
 	}
 
-	w("## Pure decision (`go test -bench`)\n\n")
+	if r.Features != nil {
+		w("%s", r.Features.Markdown(o, m))
+	}
+
+	w("%s\n\n", PureDecisionHeading)
 	if len(r.GoBench) == 0 {
 		w("Not run.\n\n")
 	} else {
@@ -283,8 +306,15 @@ func (r *Report) Markdown() string {
 		w("\n")
 	}
 
-	w("## Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
-	for _, t := range r.Targets() {
+	w("%s\n\n", TargetsHeading)
+	targetTable(w, r.comparisonTargets())
+	w("\nThe ghost sweep's and contents' targets are checked in their own section, [%s](#ghosts-and-contents).\n", FeaturesHeading[len("## "):])
+	return b.String()
+}
+
+func targetTable(w func(string, ...any), ts []Target) {
+	w("| target | measured | verdict |\n|---|---|---|\n")
+	for _, t := range ts {
 		v := t.Verdict
 		if v == missed {
 			v = "**missed**"
@@ -294,7 +324,14 @@ func (r *Report) Markdown() string {
 		}
 		w("| %s | %s | %s |\n", t.Name, t.Measured, v)
 	}
-	return b.String()
+}
+
+// commandLine is how the run was invoked, as Markdown.
+func commandLine(o Options) string {
+	if o.Make != "" {
+		return fmt.Sprintf("`make %s` (runs `%s`)", o.Make, o.Command)
+	}
+	return fmt.Sprintf("`%s`", o.Command)
 }
 
 func exporterOnly(w func(string, ...any), e *Phase) {

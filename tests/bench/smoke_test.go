@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -25,9 +26,10 @@ func TestMain(m *testing.M) {
 
 // TestHarnessSmoke runs the whole harness on a tiny fleet, so that `make
 // test` keeps it working: the real exporter binary and the baseline against
-// a real API server and PostgreSQL, and a complete, sane report.
+// a real API server and PostgreSQL, the ghost sweep and contents measured on
+// a fleet of the same size, and a complete, sane report.
 func TestHarnessSmoke(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	bins, err := testenv.Build()
 	if err != nil {
@@ -38,7 +40,7 @@ func TestHarnessSmoke(t *testing.T) {
 	const sweeps = 3
 	var progress strings.Builder
 	rep, err := Run(ctx, Options{
-		Sizes: []Size{size}, Sweeps: sweeps, Interval: time.Second, ExporterBinary: bins.Exporter,
+		Sizes: []Size{size}, Features: &size, GhostInterval: time.Second, Sweeps: sweeps, Interval: time.Second, ExporterBinary: bins.Exporter,
 		Baseline: []string{os.Args[0]}, BaselineEnv: []string{roleEnv + "=baseline"},
 		Workers: 4, Command: "go test -tags integration ./tests/bench", Progress: &progress,
 	})
@@ -121,7 +123,69 @@ func TestHarnessSmoke(t *testing.T) {
 			t.Errorf("target %q: verdict %q", tg.Name, tg.Verdict)
 		}
 	}
+	checkFeatures(t, rep, size, sweeps)
 	if t.Failed() {
 		t.Logf("report:\n%s\nprogress:\n%s", md, progress.String())
+	}
+}
+
+// checkFeatures checks the ghost sweep and contents measurement of the smoke
+// run, and that its section can be rewritten alone.
+func checkFeatures(t *testing.T, rep *Report, size Size, sweeps int) {
+	t.Helper()
+	f := rep.Features
+	if f == nil {
+		t.Fatal("no features measured")
+	}
+	if !f.Agree || f.Orphans != 3 {
+		t.Errorf("features: fleet of %d orphans, agree=%v: %s", f.Orphans, f.Agree, f.Mismatch)
+	}
+	for _, ph := range []*Phase{f.Plain, f.Ghosts, f.Contents} {
+		if len(ph.Sweeps) < sweeps || ph.FailedSweeps != 0 || ph.HTTPErrors != 0 || ph.InScope != size.N || ph.RSSMax == 0 {
+			t.Errorf("%s: %d sweeps, %d failed, %d HTTP errors, %d in scope, RSS %d", ph.Name, len(ph.Sweeps), ph.FailedSweeps, ph.HTTPErrors, ph.InScope, ph.RSSMax)
+		}
+		if ph != f.Ghosts && len(ph.GhostSweeps)+ph.GhostFailed > 0 {
+			t.Errorf("%s: ghost sweeps in a run without them", ph.Name)
+		}
+	}
+	// Ghosts: every ghost sweep timed, and what the exporter lists is the fleet's.
+	g := f.Ghosts
+	if len(g.GhostSweeps) < sweeps || len(g.GhostEnds) != len(g.GhostSweeps) || g.GhostFailed != 0 {
+		t.Errorf("ghosts: %d ghost sweeps timed, %d failed; want %d", len(g.GhostSweeps), g.GhostFailed, sweeps)
+	}
+	for i, d := range g.GhostSweeps {
+		if d <= 0 || d > f.GhostInterval {
+			t.Errorf("ghost sweep %d took %v", i, d)
+		}
+	}
+	if f.FleetGhosts == 0 || f.ReportedGhosts != f.FleetGhosts || g.Ghosts != f.FleetGhosts {
+		t.Errorf("ghosts: the fleet has %d, /ghosts listed %d, the gauges said %d", f.FleetGhosts, f.ReportedGhosts, g.Ghosts)
+	}
+	// Contents: one refresh of every candidate, then nothing asked per sweep.
+	c := f.Contents
+	perCandidate := 1 + 2 + 4 // the namespace; pods and PVCs; the kinds read for the last change
+	if f.RefreshRequests["get"] != f.Orphans || f.RefreshRequests["list"] != (perCandidate-1)*f.Orphans || f.RefreshCounted != perCandidate*f.Orphans || f.Refresh <= 0 {
+		t.Errorf("contents refresh: %v (exporter's count %d) in %v", f.RefreshRequests, f.RefreshCounted, f.Refresh)
+	}
+	if n := sum(c.Requests); n != 0 || c.RequestsPerSweep() != 0 || f.WindowCounted != 0 {
+		t.Errorf("contents: %d API requests in %d steady-state sweeps (%v), the exporter counted %d", n, c.SweepsInWindow, c.Requests, f.WindowCounted)
+	}
+	if f.Pods != OrphanPods*f.Orphans || f.PodsRunning != 0 || f.PVCs != OrphanPVCs*f.Orphans || f.StorageBytes != int64(OrphanPVCs*OrphanPVCBytes*f.Orphans) {
+		t.Errorf("contents: %d pods (%d running), %d PVCs, %d bytes", f.Pods, f.PodsRunning, f.PVCs, f.StorageBytes)
+	}
+	// The report holds the section; rewriting it alone leaves the rest.
+	md := rep.Markdown()
+	section := f.Markdown(rep.Options, rep.Machine)
+	for _, want := range []string{FeaturesHeading, "### Targets of the ghost sweep and contents", "| ghost sweep p50 / p95 |", "| contents refresh: time, first to last request (requests a second) |",
+		fmt.Sprintf("/ghosts listed exactly the fleet's %s ghosts", num(f.FleetGhosts))} {
+		if !strings.Contains(section, want) {
+			t.Errorf("section lacks %q", want)
+		}
+	}
+	if !strings.Contains(md, section) || ReplaceSection(md, section, PureDecisionHeading, TargetsHeading) != md {
+		t.Error("the report's section does not rewrite to itself")
+	}
+	if t.Failed() {
+		t.Logf("features section:\n%s", section)
 	}
 }
