@@ -103,21 +103,35 @@ func (g *GhostSweeper) SweepOnce(ctx context.Context) {
 		LiveTokens: live, Ghosts: res.Ghosts, State: res.State})
 
 	ns := func(name string) logsafe.Namespace { return logsafe.Namespace{Name: name, Prefix: g.cfg.Policy.Prefix} }
-	byToken := make(map[string]sweep.Ghost, len(res.Ghosts))
+	// One line per change, up to a bound: a first sweep over a misconfigured
+	// ledger may find every live token a ghost, and /ghosts lists them all.
+	detected := res.Detected[:min(len(res.Detected), maxGhostChangesLogged)]
+	wanted := make(map[string]bool, len(detected))
+	for _, d := range detected {
+		wanted[d.Token] = true
+	}
 	for _, gh := range res.Ghosts {
-		byToken[gh.Token] = gh
+		if wanted[gh.Token] {
+			g.log.Warn("ghost.detected", "namespace", ns(gh.Namespace), "token", logsafe.Token(gh.Token), "kind", gh.Kind,
+				"resource_type", gh.ResourceType, "status", gh.Status, "row_created_at", gh.RowCreatedAt)
+		}
 	}
-	for _, d := range res.Detected {
-		gh := byToken[d.Token]
-		g.log.Warn("ghost.detected", "namespace", ns(gh.Namespace), "token", logsafe.Token(gh.Token), "kind", gh.Kind,
-			"resource_type", gh.ResourceType, "status", gh.Status, "row_created_at", gh.RowCreatedAt)
+	if more := len(res.Detected) - len(detected); more > 0 {
+		g.log.Warn("ghost.detected_more", "not_logged", more, "see", "/ghosts")
 	}
-	for _, r := range res.Resolved {
+	for _, r := range res.Resolved[:min(len(res.Resolved), maxGhostChangesLogged)] {
 		g.log.Info("ghost.resolved", "namespace", ns(r.Namespace), "token", logsafe.Token(r.Token), "kind", r.Kind)
+	}
+	if more := len(res.Resolved) - maxGhostChangesLogged; more > 0 {
+		g.log.Info("ghost.resolved_more", "not_logged", more)
 	}
 	g.log.Info("ghosts.completed", "ghosts", len(res.Ghosts), "live_tokens", live, "detected", len(res.Detected),
 		"resolved", len(res.Resolved), "duration", elapsed)
 }
+
+// maxGhostChangesLogged bounds the ghost.detected and ghost.resolved lines
+// of one ghost sweep; a summary line counts the rest.
+const maxGhostChangesLogged = 20
 
 func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now time.Time) (sweep.GhostResult, int, string, error) {
 	// An unsynced or broken cache would make every live token a ghost.

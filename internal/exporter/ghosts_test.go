@@ -1,8 +1,12 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -371,5 +375,43 @@ func TestValidateGhosts(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "invalid --"+tc.flag+":") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: %v, want one line naming --%s", tc.args, err, tc.flag)
 		}
+	}
+}
+
+// A ghost sweep logs each new ghost up to a bound, then one line with the
+// count of the rest: a ledger read with the wrong filter can make every
+// live token a ghost at once.
+func TestGhostLogsAreBounded(t *testing.T) {
+	e, _, gl := ghostExporter(t, bothOn, "--sweep.max-candidate-fraction=1")
+	var rows []sweep.LiveRow
+	for i := range 50 {
+		rows = append(rows, liveRow(fmt.Sprintf("ghost-%02d", i), "redis", 2*time.Hour))
+	}
+	gl.set(rows, nil)
+	var buf bytes.Buffer
+	e.ghosts.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	e.ghosts.SweepOnce(context.Background())
+	var detected, more int
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err, line)
+		}
+		switch rec["msg"] {
+		case "ghost.detected":
+			detected++
+		case "ghost.detected_more":
+			more++
+			if rec["not_logged"] != float64(50-maxGhostChangesLogged) {
+				t.Errorf("summary %v", rec)
+			}
+		}
+	}
+	if detected != maxGhostChangesLogged || more != 1 {
+		t.Fatalf("%d ghost.detected and %d summary lines for 50 new ghosts:\n%s", detected, more, buf.String())
+	}
+	var doc api.Ghosts
+	if code := serve(t, e, "/ghosts", &doc); code != http.StatusOK || len(doc.Ghosts) != 50 {
+		t.Fatalf("/ghosts lists %d of 50 (%d)", len(doc.Ghosts), code)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/orphansweep/orphans/internal/api"
 )
@@ -71,6 +72,11 @@ func ParseResource(s string) (schema.GroupVersionResource, error) {
 func NewContents(cfg *rest.Config, o ContentsOptions) (*Contents, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.QPS > 0 {
+		// One limiter for both clients below: each would otherwise make its
+		// own, and the reader would run at twice the rate asked for.
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(o.QPS, max(1, o.Burst))
+	}
 	if o.OnRequest != nil {
 		count := o.OnRequest
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
