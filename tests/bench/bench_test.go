@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -52,9 +53,11 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// TestFleetGhosts checks the fleet's ghosts: tokens without a namespace,
-// each with a live row, about five in eight of them (1 or 2 rows, each live
-// with even odds), and the same ones for the same fleet.
+// TestFleetGhosts checks the fleet's ghosts and its shared ledger: about
+// one ghost per hundred namespaces, each a token of this cluster without a
+// namespace with a live row; other clusters' rows live with odds 11 to 9,
+// this cluster's other history terminal; about half the rows live; and the
+// same ones for the same fleet.
 func TestFleetGhosts(t *testing.T) {
 	f, err := NewFleet(1000, 100_000, 7)
 	if err != nil {
@@ -67,16 +70,20 @@ func TestFleetGhosts(t *testing.T) {
 	}
 	extra := map[string]bool{}
 	src := f.rows(time.Now())
-	own := 0
+	own, live, total := 0, 0, 0
 	for {
 		r, isOwn, ok := src.next()
 		if !ok {
 			break
 		}
+		total++
+		if slices.Contains(liveStatuses, r.Status) {
+			live++
+		}
 		if isOwn {
 			own++
-			if !ns[r.Token] {
-				t.Fatalf("a namespace's row has token %q of no namespace", r.Token)
+			if !ns[r.Token] || r.Cluster != Cluster {
+				t.Fatalf("a namespace's row has token %q of no namespace, or cluster %q", r.Token, r.Cluster)
 			}
 			continue
 		}
@@ -85,11 +92,17 @@ func TestFleetGhosts(t *testing.T) {
 			t.Fatalf("a row without a namespace is %s old, younger than %s", age, GhostMinAge)
 		}
 	}
-	if own != f.namespaceRows() {
-		t.Fatalf("%d rows of namespaces, want %d", own, f.namespaceRows())
+	if own != f.namespaceRows() || total != f.M {
+		t.Fatalf("%d rows of namespaces of %d, want %d of %d", own, total, f.namespaceRows(), f.M)
 	}
-	if frac := float64(len(ghosts)) / float64(len(extra)); frac < 0.6 || frac > 0.65 {
-		t.Fatalf("%d ghosts of %d tokens without a namespace (%.3f), want about 5/8", len(ghosts), len(extra), frac)
+	if frac := float64(live) / float64(total); frac < 0.45 || frac > 0.55 {
+		t.Fatalf("%d of %d rows live (%.3f), want about half", live, total, frac)
+	}
+	if n := len(ghosts); n < 5 || n > 20 {
+		t.Fatalf("%d ghosts for %d namespaces, want about %d", n, f.N, f.N/100)
+	}
+	if l, other := f.LiveRows(); l != live || other <= live*9/10 {
+		t.Fatalf("LiveRows says %d live, %d of the other cluster; counted %d live", l, other, live)
 	}
 	for i, g := range ghosts {
 		if ns[g] || !extra[g] || i > 0 && ghosts[i-1] >= g {

@@ -92,17 +92,18 @@ func (f *Features) Markdown(o Options, m Machine) string {
 		m.Cores, m.CPU, m.Memory, m.Kernel, m.Go, m.Postgres, m.KubeAPIServer, f.LoadBefore, f.LoadAfter)
 	w("- **Fleet:** laid out as in the comparison: %d orphans, the candidates; namespaces created in %s, ledger loaded in %s. ",
 		f.Orphans, f.Create.Round(time.Second), f.LoadLedger.Round(time.Second))
-	w("Each row of a token without a namespace is at least %s old and half of them are live, so every such token with a live row is a ghost past `--ghosts.grace` (default 1h): %s ghosts. ",
-		shortDuration(GhostMinAge), num(f.FleetGhosts))
+	w("The ledger is shared with another cluster (column `%s`): %s of its %s rows are live, %s of those the other cluster's tenants, which have no namespace here. ",
+		ClusterColumn, num(f.LiveRows), num(f.Size.M), num(f.OtherLiveRows))
+	w("This cluster's rows of tokens without a namespace are history, all terminal, except %s tokens that keep a live row at least %s old: the ghosts past `--ghosts.grace` (default 1h). ",
+		num(f.FleetGhosts), shortDuration(GhostMinAge))
 	w("Each candidate's namespace holds %d pods (Pending: no kubelet runs them) and %d PVCs of %s GiB (Pending: no storage class), created as admin in %s, none owned by a controller.\n",
 		OrphanPods, OrphanPVCs, num(OrphanPVCBytes>>30), f.CreateContents.Round(time.Second))
-	w("- **Runs:** the exporter with the comparison's flags (`--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1`), `%s`, and ",
-		o.Interval, strings.Join(featureFlags, " "))
+	w("- **Runs:** the exporter with the comparison's flags (`--sweep.interval=%[1]s --sweep.timeout=%[1]s --ledger.query-timeout=%[1]s --sweep.grace=0s --kubernetes.qps=-1`) and ",
+		o.Interval)
 	w("(a) **plain** `%s`; (b) **ghosts** `%s`; (c) **contents** `%s` (`--contents.qps` default 5, burst 5, `--contents.concurrency` default 4). ",
 		strings.Join(plainFlags, " "), strings.Join(ghostFlags(f.GhostInterval), " "), strings.Join(contentsFlags, " "))
-	w("Each run is its own Kubernetes user with the exporter's shipped role. The guard is off in all three because %s of the %s live tokens past grace have no namespace (the fleet's other clusters' tenants), ",
-		num(f.FleetGhosts), num(f.FleetGhosts+f.Size.N-f.Orphans))
-	w("which `--sweep.max-candidate-fraction` (default 0.5) would refuse in every ghost sweep; on a shared ledger `--ghosts.filter-column` keeps them out. The orphan sweep's 1%% of candidates is far below the guard.\n")
+	w("Each run is its own Kubernetes user with the exporter's shipped role, and every safeguard at its default (the guard included). ")
+	w("The ghost sweep reads this cluster's rows only, as `--ghosts.filter-column` is meant for: its query still scans the whole table, the filter column being unindexed.\n")
 	w("- **Ghost sweeps:** the ghost run's window lasts until %d ghost sweeps have ended in it too; each is timed by the step of `%s` (count +1, sum + its duration) on the `/metrics` the probe reads every %s, and the ghosts are listed once from `/ghosts` after the window. ",
 		o.Sweeps, ghostDurationMetric, dur(o.Pace))
 	w("The ghost run's orphan sweep median is compared with the plain run's and, as a control for the load of the shared machine, with the median of its own sweeps that overlapped no ghost sweep; its target holds when both are within 10%%.\n")

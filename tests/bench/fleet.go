@@ -28,12 +28,25 @@ var liveStatuses = []string{"pending", "active", "paused", "suspended"}
 
 var terminalStatuses = []string{"deleted", "expired", "reaped", "failed"}
 
-// Fleet is N tenant namespaces and M ledger rows shaped like a platform's:
-// one namespace in a hundred orphaned (a third with a terminal redis row, a
-// third with a terminal postgres row, a third with no row at all), every
-// other namespace live, and most rows belonging to tokens without a
-// namespace in this cluster (other clusters' tenants, and history), half of
-// those rows live.
+// ClusterColumn and Cluster are the column of the ledger that names a row's
+// cluster and the value of the fleet's own; other clusters' rows carry
+// OtherCluster.
+const (
+	ClusterColumn = "cluster"
+	Cluster       = "bench-a"
+	OtherCluster  = "bench-b"
+)
+
+// Fleet is N tenant namespaces and M ledger rows shaped like a platform's
+// ledger shared by several clusters (its `cluster` column names the one a
+// row belongs to): one namespace in a hundred orphaned (a third with a
+// terminal redis row, a third with a terminal postgres row, a third with no
+// row at all), every other namespace live, and most rows belonging to
+// tokens without a namespace here. Nine in ten of those tokens are other
+// clusters' tenants, whose rows are live with odds 11 to 9, so that about
+// half of all rows are live; the tenth are this cluster's history, all
+// terminal, except about one token per hundred namespaces that keeps a live
+// row: this cluster's ghosts.
 type Fleet struct {
 	N, M int
 	// Tokens of the namespaces, in creation order.
@@ -116,21 +129,37 @@ type rowSource struct {
 	ownLeft, nextNS int
 	pending         []testenv.Row
 	emitted         int
-	// the current token without a namespace, and how many of its rows are left
-	extra string
-	left  int
+	// the current token without a namespace, how many of its rows are left,
+	// whether it is this cluster's and whether a ghost (its first row live)
+	extra       string
+	left        int
+	here, ghost bool
+	first       bool
+	hereTokens  int
+	ghostEvery  int
+}
+
+// Row is one ledger row of the fleet and the cluster it belongs to.
+type Row struct {
+	testenv.Row
+	Cluster string
 }
 
 func (f *Fleet) rows(now time.Time) *rowSource {
-	return &rowSource{f: f, now: now, rng: rand.New(rand.NewPCG(f.seed, 2)), ownLeft: f.namespaceRows()}
+	s := &rowSource{f: f, now: now, rng: rand.New(rand.NewPCG(f.seed, 2)), ownLeft: f.namespaceRows()}
+	// About one ghost per hundred namespaces: tokens without a namespace
+	// have 1.5 rows on average, and one in ten is this cluster's.
+	hereTokens := (f.M - s.ownLeft) * 2 / 3 / 10
+	s.ghostEvery = max(1, hereTokens/max(1, f.N/100))
+	return s
 }
 
 // next returns the next row, whether it belongs to a namespace's token, and
 // false after the last.
-func (s *rowSource) next() (r testenv.Row, own, ok bool) {
+func (s *rowSource) next() (r Row, own, ok bool) {
 	f := s.f
 	if s.emitted == f.M {
-		return testenv.Row{}, false, false
+		return Row{}, false, false
 	}
 	s.emitted++
 	if s.ownLeft > 0 && s.rng.IntN(f.M-s.emitted+1) < s.ownLeft {
@@ -138,17 +167,32 @@ func (s *rowSource) next() (r testenv.Row, own, ok bool) {
 			s.pending = f.rowsOf(s.nextNS, s.now)
 			s.nextNS++
 		}
-		r, s.pending = s.pending[0], s.pending[1:]
+		r.Row, s.pending = s.pending[0], s.pending[1:]
+		r.Cluster = Cluster
 		s.ownLeft--
 		return r, true, true
 	}
 	if s.left == 0 {
-		s.extra, s.left = uuidFrom(s.rng), 1+s.rng.IntN(2)
+		s.extra, s.left, s.first = uuidFrom(s.rng), 1+s.rng.IntN(2), true
+		s.here, s.ghost = s.rng.IntN(10) == 0, false
+		if s.here {
+			s.hereTokens++
+			s.ghost = s.hereTokens%s.ghostEvery == 0
+		}
 	}
 	s.left--
 	status := terminalStatuses[s.rng.IntN(len(terminalStatuses))]
-	if s.rng.IntN(2) == 0 {
-		status = liveStatuses[s.rng.IntN(len(liveStatuses))]
+	live := liveStatuses[s.rng.IntN(len(liveStatuses))]
+	switch {
+	case s.here && s.ghost && s.first:
+		status = live
+	case !s.here && s.rng.IntN(20) < 11:
+		status = live
+	}
+	s.first = false
+	cluster := OtherCluster
+	if s.here {
+		cluster = Cluster
 	}
 	typ := "postgres"
 	if s.rng.IntN(3) == 0 {
@@ -156,16 +200,35 @@ func (s *rowSource) next() (r testenv.Row, own, ok bool) {
 	}
 	// At least a day old: every live one is past any ghost grace up to a day.
 	age := time.Duration(24+s.rng.IntN(3*365*24)) * time.Hour
-	return testenv.Row{Token: s.extra, Status: status, ResourceType: typ, CreatedAt: s.now.Add(-age)}, false, true
+	return Row{Row: testenv.Row{Token: s.extra, Status: status, ResourceType: typ, CreatedAt: s.now.Add(-age)}, Cluster: cluster}, false, true
 }
 
 // GhostMinAge is the age of the youngest row of a token without a namespace
 // when the ledger is loaded.
 const GhostMinAge = 24 * time.Hour
 
-// Ghosts returns, sorted, the tokens without a namespace that have a live
-// row: every such row is at least GhostMinAge old, so these are the ghosts a
-// ghost sweep with a grace up to GhostMinAge must report.
+// LiveRows counts the fleet's live rows, and those of them that are the
+// other cluster's.
+func (f *Fleet) LiveRows() (live, other int) {
+	src := f.rows(time.Now())
+	for {
+		r, _, ok := src.next()
+		if !ok {
+			return live, other
+		}
+		if slices.Contains(liveStatuses, r.Status) {
+			live++
+			if r.Cluster != Cluster {
+				other++
+			}
+		}
+	}
+}
+
+// Ghosts returns, sorted, this cluster's tokens without a namespace that
+// have a live row: every such row is at least GhostMinAge old, so these are
+// the ghosts a ghost sweep of this cluster's rows (--ghosts.filter-column)
+// with a grace up to GhostMinAge must report.
 func (f *Fleet) Ghosts() []string {
 	ns := make(map[string]bool, len(f.Tokens))
 	for _, t := range f.Tokens {
@@ -178,7 +241,7 @@ func (f *Fleet) Ghosts() []string {
 		if !ok {
 			break
 		}
-		if !own && !ns[r.Token] && slices.Contains(liveStatuses, r.Status) {
+		if !own && r.Cluster == Cluster && !ns[r.Token] && slices.Contains(liveStatuses, r.Status) {
 			seen[r.Token] = true
 		}
 	}
@@ -197,8 +260,13 @@ func (f *Fleet) LoadLedger(ctx context.Context, dsn string) error {
 	if _, err := conn.Exec(ctx, testenv.LedgerSchema); err != nil {
 		return fmt.Errorf("ledger schema: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "DROP INDEX resources_token_idx"); err != nil {
-		return err
+	for _, stmt := range []string{
+		"DROP INDEX resources_token_idx",
+		"ALTER TABLE resources ADD COLUMN " + ClusterColumn + " text NOT NULL DEFAULT ''",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
 	}
 	rows := f.rows(time.Now().UTC())
 	src := pgx.CopyFromFunc(func() ([]any, error) {
@@ -206,9 +274,9 @@ func (f *Fleet) LoadLedger(ctx context.Context, dsn string) error {
 		if !ok {
 			return nil, nil
 		}
-		return []any{r.Token, r.Status, r.ResourceType, r.CreatedAt}, nil
+		return []any{r.Token, r.Status, r.ResourceType, r.CreatedAt, r.Cluster}, nil
 	})
-	n, err := conn.CopyFrom(ctx, pgx.Identifier{"resources"}, []string{"token", "status", "resource_type", "created_at"}, src)
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{"resources"}, []string{"token", "status", "resource_type", "created_at", ClusterColumn}, src)
 	if err != nil {
 		return fmt.Errorf("load ledger rows: %w", err)
 	}
