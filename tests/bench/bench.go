@@ -343,9 +343,15 @@ func (b *bed) startExporter(o Options, name, user string, extra ...string) (*pro
 	return proc, nil
 }
 
-// exporterPhase measures an exporter started by startExporter with the
-// bench's settings; spec's process, user and sweep counts are filled in.
-func (b *bed) exporterPhase(ctx context.Context, o Options, proc *process, user string, spec phaseSpec) (*Phase, error) {
+// runExporter starts the exporter as user with extra flags, measures it
+// with the bench's settings (spec's process, user and sweep counts are
+// filled in), gives it to after (when set) while it still runs, and stops it.
+func (b *bed) runExporter(ctx context.Context, o Options, name, user string, spec phaseSpec, after func(*process) error, extra ...string) (*Phase, error) {
+	proc, err := b.startExporter(o, name, user, extra...)
+	if err != nil {
+		return nil, err
+	}
+	defer proc.stop()
 	spec.proc, spec.user, spec.cp, spec.dsn, spec.pace = proc, user, b.cp, b.dsn, o.Pace
 	spec.sweepMetric, spec.errorMetric = "instant_orphan_db_sweep_duration_seconds", "instant_orphan_db_sweep_errors_total"
 	spec.sweeps, spec.warmup, spec.firstTimeout = o.Sweeps, exporterWarmup, 10*time.Minute
@@ -354,6 +360,11 @@ func (b *bed) exporterPhase(ctx context.Context, o Options, proc *process, user 
 		return nil, err
 	}
 	ph.Interval = o.Interval
+	if after != nil {
+		if err := after(proc); err != nil {
+			return nil, err
+		}
+	}
 	return ph, nil
 }
 
@@ -367,12 +378,7 @@ func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machi
 	res.Orphans, res.LoadLedger, res.Create = len(b.fleet.Orphans), b.loadLedger, b.create
 
 	// exporter
-	proc, err := b.startExporter(o, "exporter", ExporterUser, plainFlags...)
-	if err != nil {
-		return nil, err
-	}
-	res.Exporter, err = b.exporterPhase(ctx, o, proc, ExporterUser, phaseSpec{})
-	proc.stop()
+	res.Exporter, err = b.runExporter(ctx, o, "exporter", ExporterUser, phaseSpec{}, nil, plainFlags...)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +408,7 @@ func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machi
 		"--kubeconfig="+b.kubeconfigs[BaselineUser],
 		"--interval="+o.Interval.String(), "--grace=0s", "--kubernetes.qps=-1",
 	)
-	proc, err = startProcess("baseline", argv, b.env(o.BaselineEnv...), url, filepath.Join(b.dir, "baseline.log"))
+	proc, err := startProcess("baseline", argv, b.env(o.BaselineEnv...), url, filepath.Join(b.dir, "baseline.log"))
 	if err != nil {
 		return nil, err
 	}

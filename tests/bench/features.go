@@ -120,12 +120,7 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 
 	// (a) neither
 	f.RunLoadBefore[0] = loadAverage()
-	proc, err := b.startExporter(o, "plain", PlainUser, plainFlags...)
-	if err != nil {
-		return nil, err
-	}
-	f.Plain, err = b.exporterPhase(ctx, o, proc, PlainUser, phaseSpec{})
-	proc.stop()
+	f.Plain, err = b.runExporter(ctx, o, "plain", PlainUser, phaseSpec{}, nil, plainFlags...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,24 +129,20 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 
 	// (b) the ghost sweep
 	f.RunLoadBefore[1] = loadAverage()
-	proc, err = b.startExporter(o, "ghosts", GhostsUser, ghostFlags(o.GhostInterval)...)
-	if err != nil {
-		return nil, err
-	}
-	f.Ghosts, err = b.exporterPhase(ctx, o, proc, GhostsUser, phaseSpec{ghostSweeps: o.Sweeps})
-	if err == nil {
-		var listed []string
-		if listed, err = ghostTokens(ctx, proc.url); err == nil {
-			f.ReportedGhosts = len(listed)
-			if !equal(listed, ghosts) {
-				disagree("/ghosts listed %d ghosts, the fleet has %d", len(listed), len(ghosts))
-			}
-			if f.Ghosts.Ghosts != len(ghosts) {
-				disagree("the ghost gauges said %d ghosts, the fleet has %d", f.Ghosts.Ghosts, len(ghosts))
-			}
+	f.Ghosts, err = b.runExporter(ctx, o, "ghosts", GhostsUser, phaseSpec{ghostSweeps: o.Sweeps}, func(proc *process) error {
+		listed, err := ghostTokens(ctx, proc.url)
+		if err != nil {
+			return err
 		}
+		f.ReportedGhosts = len(listed)
+		if !equal(listed, ghosts) {
+			disagree("/ghosts listed %d ghosts, the fleet has %d", len(listed), len(ghosts))
+		}
+		return nil
+	}, ghostFlags(o.GhostInterval)...)
+	if err == nil && f.Ghosts.Ghosts != len(ghosts) {
+		disagree("the ghost gauges said %d ghosts, the fleet has %d", f.Ghosts.Ghosts, len(ghosts))
 	}
-	proc.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -160,17 +151,10 @@ func runFeatures(ctx context.Context, o Options, size Size, machine *Machine) (*
 
 	// (c) contents
 	f.RunLoadBefore[2] = loadAverage()
-	proc, err = b.startExporter(o, "contents", ContentsUser, contentsFlags...)
-	if err != nil {
-		return nil, err
-	}
-	f.Contents, err = b.exporterPhase(ctx, o, proc, ContentsUser, phaseSpec{settle: func(ctx context.Context) error {
-		return f.awaitRefresh(ctx, o, b, proc)
-	}})
-	if err == nil {
-		err = f.readContents(ctx, proc, disagree)
-	}
-	proc.stop()
+	settle := func(ctx context.Context, proc *process) error { return f.awaitRefresh(ctx, o, b, proc) }
+	f.Contents, err = b.runExporter(ctx, o, "contents", ContentsUser, phaseSpec{settle: settle}, func(proc *process) error {
+		return f.readContents(ctx, proc, disagree)
+	}, contentsFlags...)
 	if err != nil {
 		return nil, err
 	}

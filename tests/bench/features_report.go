@@ -198,18 +198,7 @@ func ReplaceSection(doc, section string, before ...string) string {
 
 // headingAt finds the line that is exactly heading, from offset from on.
 func headingAt(doc, heading string, from int) (int, bool) {
-	for i := from; i < len(doc); {
-		line, _, _ := strings.Cut(doc[i:], "\n")
-		if line == heading {
-			return i, true
-		}
-		next := strings.IndexByte(doc[i:], '\n')
-		if next < 0 {
-			break
-		}
-		i += next + 1
-	}
-	return 0, false
+	return lineAt(doc, from, func(line string) bool { return line == heading })
 }
 
 // nextHeading finds the start of the next level-1 or level-2 heading line
@@ -219,9 +208,17 @@ func nextHeading(doc string, from int) (int, bool) {
 	if nl < 0 {
 		return 0, false
 	}
-	for i := from + nl + 1; i < len(doc); {
+	return lineAt(doc, from+nl+1, func(line string) bool {
+		return strings.HasPrefix(line, "# ") || strings.HasPrefix(line, "## ")
+	})
+}
+
+// lineAt finds the start of the first line from offset from (a line's
+// start) on that is, without its newline, what match looks for.
+func lineAt(doc string, from int, match func(string) bool) (int, bool) {
+	for i := from; i < len(doc); {
 		line, _, _ := strings.Cut(doc[i:], "\n")
-		if strings.HasPrefix(line, "# ") || strings.HasPrefix(line, "## ") {
+		if match(line) {
 			return i, true
 		}
 		next := strings.IndexByte(doc[i:], '\n')

@@ -209,7 +209,7 @@ type phaseSpec struct {
 	firstTimeout time.Duration
 	// settle, when set, runs after the first successful sweep and before
 	// the warm-up: the steady state starts after it.
-	settle func(context.Context) error
+	settle func(context.Context, *process) error
 	// ghostSweeps, when above 0, makes the window read the ghost sweeps
 	// too, from the /metrics the probe reads anyway, and last until that
 	// many ghost sweeps have been timed.
@@ -354,7 +354,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	}
 	progress("%s: first sweep %s after start", p.name, ph.FirstSweep.Round(time.Millisecond))
 	if spec.settle != nil {
-		if err := spec.settle(ctx); err != nil {
+		if err := spec.settle(ctx, spec.proc); err != nil {
 			return nil, err
 		}
 		if err := p.alive(); err != nil {
