@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 
@@ -97,12 +96,7 @@ func (o *PlanOptions) Complete(args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	o.rules = claimRules{prefix: o.NamespacePrefix}
-	for _, t := range o.Types {
-		if t = strings.TrimSpace(t); t != "" && !slices.Contains(o.rules.types, t) {
-			o.rules.types = append(o.rules.types, t)
-		}
-	}
+	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 	var err error
 	if o.exporter, err = o.exporterClient(); err != nil {
 		return err
@@ -121,26 +115,14 @@ func (o *PlanOptions) Validate() error {
 	case !o.All && len(o.namespaces) == 0:
 		return errors.New("give the namespaces to plan, or --all")
 	}
-	m := newMasker()
-	for _, ns := range o.namespaces {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return fmt.Errorf("%q is not a namespace name: %s", m.Namespace(ns), strings.Join(errs, "; "))
-		}
-	}
-	if o.Max < 1 {
-		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
+	if err := checkTargets(o.namespaces, o.Max, o.rules); err != nil {
+		return err
 	}
 	if len(o.namespaces) > o.Max {
 		return fmt.Errorf("refusing a plan of %d namespaces: --max is %d", len(o.namespaces), o.Max)
 	}
 	if o.TTL <= 0 {
 		return fmt.Errorf("--ttl must be positive, got %s", o.TTL)
-	}
-	if o.NamespacePrefix == "" {
-		return errors.New("--namespace-prefix must not be empty")
-	}
-	if len(o.rules.types) == 0 {
-		return errors.New("--types must name at least one resource type")
 	}
 	if err := o.exporter.CheckFirstHop(); err != nil {
 		return fmt.Errorf("refusing to plan: %w; a plan records the exporter's verdicts, so it needs https with a verified certificate, or a loopback address", err)
@@ -284,7 +266,7 @@ would refuse the plan as a whole.`,
 			if o.now == nil {
 				o.now = time.Now
 			}
-			o.rules = claimRules{prefix: o.NamespacePrefix, types: o.Types}
+			o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 			return o.Run(cmd.Context())
 		},
 	}

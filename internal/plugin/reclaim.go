@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 
@@ -283,12 +282,7 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		o.now = time.Now
 	}
 
-	o.rules = claimRules{prefix: o.NamespacePrefix}
-	for _, t := range o.Types {
-		if t = strings.TrimSpace(t); t != "" && !slices.Contains(o.rules.types, t) {
-			o.rules.types = append(o.rules.types, t)
-		}
-	}
+	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 
 	exp, err := o.exporterClient()
 	if err != nil {
@@ -345,29 +339,17 @@ func (o *ReclaimOptions) Validate() error {
 	if o.plan != nil && len(o.plan.Items) > o.Max {
 		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d", len(o.plan.Items), o.Max)
 	}
-	m := newMasker()
-	for _, ns := range o.namespaces {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return fmt.Errorf("%q is not a namespace name: %s", m.Namespace(ns), strings.Join(errs, "; "))
-		}
+	if err := checkTargets(o.namespaces, o.Max, o.rules); err != nil {
+		return err
 	}
 	if strings.TrimSpace(o.Reason) == "" {
 		return errors.New("--reason is required: it goes to the platform's audit record (a ticket or incident reference)")
-	}
-	if o.Max < 1 {
-		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
 	}
 	if len(o.namespaces) > o.Max {
 		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d", len(o.namespaces), o.Max)
 	}
 	if o.DeprovisionTimeout <= 0 {
 		return fmt.Errorf("--deprovision-timeout must be positive, got %s", o.DeprovisionTimeout)
-	}
-	if o.NamespacePrefix == "" {
-		return errors.New("--namespace-prefix must not be empty")
-	}
-	if len(o.rules.types) == 0 {
-		return errors.New("--types must name at least one resource type")
 	}
 	if o.DryRun != DryRunClient && o.DeprovisionURL == "" {
 		return fmt.Errorf("refusing to reclaim: no deprovision endpoint is configured (--deprovision-url or $%s)", EnvDeprovisionURL)

@@ -1,9 +1,12 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/exporterclient"
@@ -60,6 +63,40 @@ func (r claimRules) problem(ns string, c *api.Candidate) string {
 		return "the namespace's last change is unknown"
 	}
 	return ""
+}
+
+// newClaimRules are the plugin's own rules for --namespace-prefix and
+// --types, the types trimmed, empty ones dropped and each kept once.
+func newClaimRules(prefix string, types []string) claimRules {
+	r := claimRules{prefix: prefix}
+	for _, t := range types {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(r.types, t) {
+			r.types = append(r.types, t)
+		}
+	}
+	return r
+}
+
+// checkTargets refuses what plan and reclaim refuse alike before anything
+// is contacted: a namespace that cannot be one, a --max below 1, and rules
+// without a prefix or a type.
+func checkTargets(namespaces []string, max int, rules claimRules) error {
+	m := newMasker()
+	for _, ns := range namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("%q is not a namespace name: %s", m.Namespace(ns), strings.Join(errs, "; "))
+		}
+	}
+	if max < 1 {
+		return fmt.Errorf("--max must be at least 1, got %d", max)
+	}
+	if rules.prefix == "" {
+		return errors.New("--namespace-prefix must not be empty")
+	}
+	if len(rules.types) == 0 {
+		return errors.New("--types must name at least one resource type")
+	}
+	return nil
 }
 
 // judgement is the plugin's decision on a fresh verdict: send, or skip

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,15 @@ func TestJudge(t *testing.T) {
 	}
 	if j := rules.judge("tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); j.why != WhyUnverifiedClaim {
 		t.Fatalf("default prefix accepted tenant-: %+v", j)
+	}
+}
+
+func TestNewClaimRulesTrimsTypes(t *testing.T) {
+	r := newClaimRules("instant-customer-", []string{" redis", "", "redis ", "memcached"})
+	if r.prefix != "instant-customer-" || !slices.Equal(r.types, []string{"redis", "memcached"}) {
+		t.Fatalf("rules %+v", r)
+	}
+	if err := checkTargets(nil, 1, newClaimRules("instant-customer-", []string{" ", ""})); err == nil || !strings.Contains(err.Error(), "--types") {
+		t.Fatalf("blank --types: %v", err)
 	}
 }
