@@ -163,6 +163,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	}
 	var items []api.PlanItem
 	var left []string
+	holds := map[string]string{} // what each item holds, for the summary
 	for _, ns := range names {
 		v, err := o.exporter.Check(ctx, ns)
 		if err != nil {
@@ -177,6 +178,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), j.why, j.detail)
 		}
 		c := v.Candidate
+		cells := contentsCells(c.Contents, o.now())
+		holds[ns] = fmt.Sprintf("pods %s, PVCs %s, storage %s, last change %s", cells...)
 		items = append(items, api.PlanItem{
 			Namespace: ns, NamespaceUID: c.NamespaceUID, Token: c.Token, ResourceType: c.ResourceType,
 			EvidenceDigest: c.EvidenceDigest, Reason: c.Reason, LastStatus: c.LastStatus,
@@ -210,8 +213,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(w, "Plan %s: %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
 		p.Digest, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
 	for _, it := range items {
-		fmt.Fprintf(w, "  %s  token %s  %s  %s/%s  evidence %s\n", m.Namespace(it.Namespace), logsafe.Mask(it.Token),
-			it.ResourceType, it.Reason, orNone(it.LastStatus), shortDigest(it.EvidenceDigest))
+		fmt.Fprintf(w, "  %s  token %s  %s  %s/%s  evidence %s  holds %s\n", m.Namespace(it.Namespace), logsafe.Mask(it.Token),
+			it.ResourceType, it.Reason, orNone(it.LastStatus), shortDigest(it.EvidenceDigest), holds[it.Namespace])
 	}
 	if len(left) > 0 {
 		fmt.Fprintf(w, "Left out (%d):\n%s\n", len(left), strings.Join(left, "\n"))

@@ -106,6 +106,9 @@ func (b *reclaimBed) writePlan(args ...string) (string, api.Plan) {
 	if strings.Contains(errOut, tok(1)) {
 		b.t.Fatalf("a token in the summary:\n%s", errOut)
 	}
+	if !strings.Contains(errOut, "holds pods 2/3, PVCs 1, storage 10Gi, last change 3d") {
+		b.t.Fatalf("the summary does not say what the items hold:\n%s", errOut)
+	}
 	f := filepath.Join(b.t.TempDir(), "plan.json")
 	if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
 		b.t.Fatal(err)
