@@ -205,7 +205,8 @@ func TestReclaimPlanFourEyes(t *testing.T) {
 			io.Kind != "Namespace" || io.APIVersion != "v1" || io.Namespace != "" || io.Name != nsOf(i+1) || io.UID == "" {
 			t.Fatalf("event %+v", ev)
 		}
-		if strings.Contains(ev.Message, tok(i+1)) || !strings.Contains(ev.Message, "bob@example.com") || !strings.Contains(ev.Message, "audit_id ") {
+		if strings.Contains(ev.Message, tok(i+1)) || !strings.Contains(ev.Message, "bob@example.com") || !strings.Contains(ev.Message, "audit_id ") ||
+			!strings.Contains(ev.Message, "held pods 2/3, PVCs 1, storage 10Gi, last change 3d ago") {
 			t.Fatalf("event message %q", ev.Message)
 		}
 	}

@@ -119,6 +119,9 @@ type Outcome struct {
 	Attempts  int    `json:"attempts,omitempty"`
 	// Request is the body sent (or, with --dry-run=client, that would be).
 	Request *api.DeprovisionRequest `json:"request,omitempty"`
+	// Held is what the namespace held at its fresh check: what a reclaim
+	// destroys.
+	Held *api.Contents `json:"held,omitempty"`
 
 	// uid and token name the namespace in its Event, when known.
 	uid, token string
@@ -590,6 +593,9 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 	}
 	if v.Candidate != nil && v.Candidate.NamespaceUID != "" && v.Candidate.Token != "" {
 		out.uid, out.token = v.Candidate.NamespaceUID, v.Candidate.Token
+	}
+	if v.Candidate != nil {
+		out.Held = v.Candidate.Contents
 	}
 	// A plan's item whose evidence moved on is "changed", whatever else
 	// the fresh verdict says: the plan approved other evidence.

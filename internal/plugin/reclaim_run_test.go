@@ -495,6 +495,9 @@ func TestReclaimScreenShowsContents(t *testing.T) {
 		t.Fatal(err, errOut)
 	}
 	wantResults(t, rep, errOut, OutcomeReclaimed)
+	if h := rep.Outcomes[0].Held; h == nil || h.Pods != 3 || h.PVCs != 1 || h.StorageRequestedBytes != 10<<30 {
+		t.Fatalf("the report does not say what the namespace held: %+v", h)
+	}
 	var header, row string
 	for _, l := range strings.Split(errOut, "\n") {
 		f := strings.Join(strings.Fields(l), " ")
