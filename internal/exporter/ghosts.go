@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -149,8 +150,21 @@ func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now tim
 	var found []sweep.LiveRow
 	live, err := g.ledger.Scan(ctx, now.Add(-g.cfg.Ghosts.Policy.Grace), known, func(r sweep.LiveRow) error {
 		found = append(found, r)
+		// Without a selector every row found is a ghost: once the guard's
+		// refusal is certain, stop reading, so that a ledger read without
+		// its filter never holds millions of rows in memory. (With one,
+		// the API server may yet find their namespaces.)
+		if g.cfg.Selector == "" && sweep.GhostsSurelyImplausible(len(found), len(known), g.cfg.Ghosts.Policy) {
+			return fmt.Errorf("%w: %d live tokens past grace without a namespace against %d namespaces, above the limit of %.0f%% "+
+				"whatever the rest of the ledger holds; stopped reading. Check that the namespace cache, --namespace.prefix and "+
+				"the ledger belong to this cluster (--ghosts.filter-column, --sweep.max-candidate-fraction)",
+				sweep.ErrImplausible, len(found), len(known), g.cfg.Ghosts.Policy.MaxFraction*100)
+		}
 		return nil
 	})
+	if errors.Is(err, sweep.ErrImplausible) {
+		return sweep.GhostResult{}, 0, StageGuard, err
+	}
 	if err != nil {
 		return sweep.GhostResult{}, 0, StageLedger, err
 	}

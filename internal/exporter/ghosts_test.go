@@ -26,10 +26,11 @@ import (
 // integration tier runs them against PostgreSQL and a real API server.
 
 type fakeGhostLedger struct {
-	mu    sync.Mutex
-	rows  []sweep.LiveRow
-	err   error
-	scans atomic.Int32
+	mu      sync.Mutex
+	rows    []sweep.LiveRow
+	err     error
+	scans   atomic.Int32
+	visited atomic.Int32
 }
 
 // Scan compares tokens exactly, as a text token column would.
@@ -51,6 +52,7 @@ func (f *fakeGhostLedger) Scan(_ context.Context, cutoff time.Time, known []stri
 		}
 		tokens[r.Token] = true
 		if !has[r.Token] {
+			f.visited.Add(1)
 			if err := visit(r); err != nil {
 				return 0, err
 			}
@@ -413,5 +415,30 @@ func TestGhostLogsAreBounded(t *testing.T) {
 	var doc api.Ghosts
 	if code := serve(t, e, "/ghosts", &doc); code != http.StatusOK || len(doc.Ghosts) != 50 {
 		t.Fatalf("/ghosts lists %d of 50 (%d)", len(doc.Ghosts), code)
+	}
+}
+
+// A ledger read without its filter (every other cluster's live token a
+// ghost) stops the ghost sweep as soon as the guard's refusal is certain,
+// instead of holding every row in memory first.
+func TestGhostSweepStopsReadingOnceImplausible(t *testing.T) {
+	e, _, gl := ghostExporter(t, bothOn, "--sweep.guard-min-namespaces=3")
+	var rows []sweep.LiveRow
+	for i := range 10_000 {
+		rows = append(rows, liveRow(fmt.Sprintf("other-%05d", i), "redis", 2*time.Hour))
+	}
+	gl.set(rows, nil)
+	e.ghosts.SweepOnce(context.Background())
+	var body api.Error
+	if code := serve(t, e, "/ghosts", &body); code != http.StatusServiceUnavailable || !strings.Contains(body.Error, StageGuard) ||
+		!strings.Contains(body.Error, "stopped reading") {
+		t.Fatalf("/ghosts: %d %+v", code, body)
+	}
+	// Three namespaces: the fourth token without one is more than half.
+	if n := gl.visited.Load(); n > 4 {
+		t.Fatalf("read %d of 10 000 rows before stopping", n)
+	}
+	if current, _, up := ghostGauges(t, e); up != 0 || current[api.KindRedis] != 0 {
+		t.Fatalf("gauges after a refused ghost sweep: current %v up %v", current, up)
 	}
 }

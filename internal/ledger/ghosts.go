@@ -88,7 +88,8 @@ func (g *Ghosts) Query() string { return g.query }
 // created at or before cutoff, and hands to visit only the rows whose token
 // equals none of known, compared as the token column compares values: uuid
 // spellings as PostgreSQL reads them, text exactly. It returns how many
-// tokens the ledger streamed. An error means nothing may be concluded.
+// tokens the ledger streamed. An error means nothing may be concluded; an
+// error from visit stops the statement and is returned as it is.
 func (g *Ghosts) Scan(ctx context.Context, cutoff time.Time, known []string, visit func(sweep.LiveRow) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.QueryTimeout)
 	defer cancel()
@@ -139,6 +140,9 @@ func (g *Ghosts) Scan(ctx context.Context, cutoff time.Time, known []string, vis
 			continue
 		}
 		if err := visit(sweep.LiveRow{Token: text, Status: status.String, ResourceType: rtype.String, CreatedAt: created.Time}); err != nil {
+			// Cancel before rows.Close, which would otherwise read the
+			// rest of the answer to keep the connection usable.
+			cancel()
 			return 0, err
 		}
 	}

@@ -4,6 +4,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -202,5 +203,28 @@ func TestGhostSession(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("the scan took %s to give up", d)
+	}
+}
+
+// A visit that gives up stops the statement at once and its error comes back
+// as it is; the next scan reads the whole ledger again.
+func TestGhostScanStopsWhenVisitFails(t *testing.T) {
+	schema := `CREATE TABLE resources (token uuid, status text, resource_type text, created_at timestamptz);
+INSERT INTO resources SELECT gen_random_uuid(), 'active', 'redis', '2026-01-01' FROM generate_series(1, 200000);`
+	g, _ := openGhosts(t, schema, nil)
+	stop := errors.New("enough")
+	visited := 0
+	_, err := g.Scan(context.Background(), ghostBase.Add(time.Hour), nil, func(sweep.LiveRow) error {
+		visited++
+		if visited == 10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || visited != 10 {
+		t.Fatalf("Scan: %v after %d rows, want the visit's error after 10", err, visited)
+	}
+	if n, got := scan(t, g, ghostBase.Add(time.Hour)); n != 200000 || len(got) != 200000 {
+		t.Fatalf("the next scan: %d tokens, %d rows", n, len(got))
 	}
 }

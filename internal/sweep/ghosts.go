@@ -121,6 +121,19 @@ func DecideGhosts(rows []LiveRow, liveTokens int, p GhostPolicy, prev GhostState
 	return res, nil
 }
 
+// GhostsSurelyImplausible tells, while a ghost sweep still reads the
+// ledger, that the guard will refuse it whatever the rest holds: n tokens
+// without a namespace already reach GuardMin and are more than MaxFraction
+// even if each of the cluster's namespaces tokens had a live row. Reading
+// on would only hold more ghosts in memory for a sweep that fails anyway.
+func GhostsSurelyImplausible(n, namespaces int, p GhostPolicy) bool {
+	if n < p.GuardMin {
+		return false
+	}
+	_, over := overFraction(n, n+namespaces, p.MaxFraction, p.GuardMin)
+	return over
+}
+
 // overFraction is the implausibility guard: n of total is more than max, and
 // total is at least min. A max of 0 or 1 turns it off.
 func overFraction(n, total int, max float64, min int) (float64, bool) {

@@ -70,6 +70,41 @@ func TestDecideGhosts(t *testing.T) {
 	}
 }
 
+// The early verdict never refuses a sweep the guard would let through, and
+// refuses as soon as the guard's refusal is certain.
+func TestGhostsSurelyImplausible(t *testing.T) {
+	p := ghostPolicy()
+	p.MaxFraction, p.GuardMin = 0.5, 10
+	for _, tc := range []struct {
+		n, namespaces int
+		want          bool
+	}{
+		{9, 0, false},   // below the minimum
+		{10, 9, true},   // 10 of at most 19
+		{10, 10, false}, // 10 of at most 20: half, not above
+		{1000, 10_000, false},
+		{10_001, 10_000, true},
+	} {
+		if got := GhostsSurelyImplausible(tc.n, tc.namespaces, p); got != tc.want {
+			t.Errorf("%d ghosts, %d namespaces: %v, want %v", tc.n, tc.namespaces, got, tc.want)
+		}
+		if !tc.want {
+			continue
+		}
+		// Whatever the live tokens with a namespace (0 to namespaces), the
+		// whole sweep's guard refuses.
+		for withNS := 0; withNS <= tc.namespaces; withNS += max(1, tc.namespaces/7) {
+			if _, over := overFraction(tc.n, tc.n+withNS, p.MaxFraction, p.GuardMin); !over {
+				t.Errorf("%d ghosts, %d with a namespace: the guard would pass what was stopped", tc.n, withNS)
+			}
+		}
+	}
+	p.MaxFraction = 1
+	if GhostsSurelyImplausible(1_000_000, 0, p) {
+		t.Error("a guard turned off stopped a sweep")
+	}
+}
+
 func TestDecideGhostsGuard(t *testing.T) {
 	var rows []LiveRow
 	for _, tok := range []string{"a", "b", "c"} {
