@@ -96,11 +96,10 @@ func sweepContents(c api.Contents) sweep.Contents {
 type contentsLoop struct {
 	cfg     Config
 	log     *slog.Logger
-	reader  ContentsReader
+	source  *contentsSource
 	book    *contentsBook
 	sweeper *Sweeper
 	now     func() time.Time
-	redact  *logsafe.Redactor
 	// swept is signalled after each successful sweep.
 	swept chan struct{}
 	// reading serializes rounds, the loop's and a test's.
@@ -171,7 +170,7 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			l.book.put(contentsKey(c.Namespace, c.NamespaceUID), l.read(ctx, c.Namespace))
+			l.book.put(contentsKey(c.Namespace, c.NamespaceUID), l.source.read(ctx, c.Namespace))
 		})
 	}
 	wg.Wait()
@@ -207,15 +206,26 @@ func (l *contentsLoop) budget(targets []api.Candidate) []api.Candidate {
 	return targets
 }
 
-// read reads one namespace's contents; a failure is recorded in the
-// contents, never left out, so the candidate stays unreclaimable.
-func (l *contentsLoop) read(ctx context.Context, name string) api.Contents {
-	start := l.now()
-	got, err := l.reader.Read(ctx, name)
+// contentsSource reads one namespace's contents now, for the contents loop
+// and the fresh check alike.
+type contentsSource struct {
+	reader ContentsReader
+	now    func() time.Time
+	redact *logsafe.Redactor
+	log    *slog.Logger
+	prefix string
+}
+
+// read reads name's contents; a failure is recorded in the contents (its
+// error redacted and logged), never left out, so the candidate stays
+// unreclaimable and a fresh check does not fail.
+func (s *contentsSource) read(ctx context.Context, name string) api.Contents {
+	start := s.now()
+	got, err := s.reader.Read(ctx, name)
 	got.ReadAt = start.UTC()
 	if err != nil {
-		got.Error = l.redact.Redact(err.Error())
-		l.log.Warn("contents.failed", "namespace", logsafe.Namespace{Name: name, Prefix: l.cfg.Policy.Prefix}, "err", got.Error)
+		got.Error = s.redact.Redact(err.Error())
+		s.log.Warn("contents.failed", "namespace", logsafe.Namespace{Name: name, Prefix: s.prefix}, "err", got.Error)
 	}
 	return got
 }

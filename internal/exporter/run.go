@@ -110,10 +110,11 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 	e.server.ghosts = e.ghosts
 	e.sweeper.contents = newContentsBook()
 	if e.contentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
-		e.contents = &contentsLoop{cfg: cfg, log: e.log, reader: e.contentsReader, book: e.sweeper.contents,
-			sweeper: e.sweeper, now: now, redact: cfg.Redactor(), swept: make(chan struct{}, 1)}
+		source := &contentsSource{reader: e.contentsReader, now: now, redact: cfg.Redactor(), log: e.log, prefix: cfg.Policy.Prefix}
+		e.contents = &contentsLoop{cfg: cfg, log: e.log, source: source, book: e.sweeper.contents,
+			sweeper: e.sweeper, now: now, swept: make(chan struct{}, 1)}
 		e.sweeper.contentsLoop = e.contents
-		e.server.contents = e.contentsReader
+		e.server.contents = source
 	}
 	e.reg = prometheus.NewRegistry()
 	e.reg.MustRegister(

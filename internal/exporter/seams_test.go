@@ -344,6 +344,7 @@ func TestContentsBudget(t *testing.T) {
 	reader := e.contentsReader.(*fakeContents)
 	clock := seamNow
 	e.contents.now = func() time.Time { return clock }
+	e.contents.source.now = e.contents.now
 	unread := func() (n int) {
 		for _, c := range e.sweeper.Latest().Candidates {
 			if _, ok := e.contents.book.get(c.Namespace, c.NamespaceUID); !ok {

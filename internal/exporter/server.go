@@ -36,7 +36,7 @@ type Server struct {
 	// slots admits FreshChecks fresh checks at once; more get 429.
 	slots chan struct{}
 	// contents reads a namespace's contents now; nil when contents are off.
-	contents ContentsReader
+	contents *contentsSource
 }
 
 func newServer(cfg Config, log *slog.Logger, sw *Sweeper, ns NamespaceSource, fresh FreshLedger, now func() time.Time) *Server {
@@ -153,7 +153,7 @@ func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string,
 	}
 	var contents *api.Contents
 	if s.contents != nil {
-		got := s.readContents(ctx, name)
+		got := s.contents.read(ctx, name)
 		ns.Contents, contents = sweepContents(got), &got
 	}
 	// Streaks count only sweeps that succeeded; after a failure they restart.
@@ -164,19 +164,6 @@ func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string,
 	wc := wireCandidate(c)
 	wc.Contents = contents
 	return wc, "", nil
-}
-
-// readContents reads a namespace's contents for a fresh check. A failure
-// does not fail the check: it makes the candidate unreclaimable and says why.
-func (s *Server) readContents(ctx context.Context, name string) api.Contents {
-	start := s.now()
-	got, err := s.contents.Read(ctx, name)
-	got.ReadAt = start.UTC()
-	if err != nil {
-		got.Error = s.redact.Redact(err.Error())
-		s.log.Warn("contents.failed", "namespace", logsafe.Namespace{Name: name, Prefix: s.cfg.Policy.Prefix}, "err", got.Error)
-	}
-	return got
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
