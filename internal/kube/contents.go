@@ -130,12 +130,7 @@ func (c *Contents) read(ctx context.Context, namespace string) (api.Contents, er
 	}
 	last = c.newer(last, nsMeta.ObjectMeta)
 
-	opts := metav1.ListOptions{Limit: pageSize}
-	for {
-		pods, err := c.typed.CoreV1().Pods(namespace).List(ctx, opts)
-		if err != nil {
-			return out, fmt.Errorf("list pods: %w", err)
-		}
+	err = eachPage(ctx, c.typed.CoreV1().Pods(namespace).List, func(pods *corev1.PodList) {
 		for i := range pods.Items {
 			p := &pods.Items[i]
 			out.Pods++
@@ -146,16 +141,11 @@ func (c *Contents) read(ctx context.Context, namespace string) (api.Contents, er
 				last = c.newer(last, p.ObjectMeta)
 			}
 		}
-		if opts.Continue = pods.Continue; opts.Continue == "" {
-			break
-		}
+	})
+	if err != nil {
+		return out, fmt.Errorf("list pods: %w", err)
 	}
-	opts = metav1.ListOptions{Limit: pageSize}
-	for {
-		pvcs, err := c.typed.CoreV1().PersistentVolumeClaims(namespace).List(ctx, opts)
-		if err != nil {
-			return out, fmt.Errorf("list persistentvolumeclaims: %w", err)
-		}
+	err = eachPage(ctx, c.typed.CoreV1().PersistentVolumeClaims(namespace).List, func(pvcs *corev1.PersistentVolumeClaimList) {
 		for i := range pvcs.Items {
 			pvc := &pvcs.Items[i]
 			out.PVCs++
@@ -166,30 +156,40 @@ func (c *Contents) read(ctx context.Context, namespace string) (api.Contents, er
 				last = c.newer(last, pvc.ObjectMeta)
 			}
 		}
-		if opts.Continue = pvcs.Continue; opts.Continue == "" {
-			break
-		}
+	})
+	if err != nil {
+		return out, fmt.Errorf("list persistentvolumeclaims: %w", err)
 	}
 	for _, gvr := range c.resources {
-		opts := metav1.ListOptions{Limit: pageSize}
-		for {
-			list, err := c.meta.Resource(gvr).Namespace(namespace).List(ctx, opts)
-			if err != nil {
-				return out, fmt.Errorf("list %s: %w", gvrString(gvr), err)
-			}
+		err = eachPage(ctx, c.meta.Resource(gvr).Namespace(namespace).List, func(list *metav1.PartialObjectMetadataList) {
 			for i := range list.Items {
-				m := &list.Items[i]
-				if metav1.GetControllerOfNoCopy(m) == nil {
+				if m := &list.Items[i]; metav1.GetControllerOfNoCopy(m) == nil {
 					last = c.newer(last, m.ObjectMeta)
 				}
 			}
-			if opts.Continue = list.Continue; opts.Continue == "" {
-				break
-			}
+		})
+		if err != nil {
+			return out, fmt.Errorf("list %s: %w", gvrString(gvr), err)
 		}
 	}
 	out.LastChangeAt = last.UTC()
 	return out, nil
+}
+
+// eachPage lists page by page, pageSize objects at a time, and hands each
+// page to visit.
+func eachPage[L interface{ GetContinue() string }](ctx context.Context, list func(context.Context, metav1.ListOptions) (L, error), visit func(L)) error {
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		page, err := list(ctx, opts)
+		if err != nil {
+			return err
+		}
+		visit(page)
+		if opts.Continue = page.GetContinue(); opts.Continue == "" {
+			return nil
+		}
+	}
 }
 
 // newer returns the later of t and the object's newest creation or
