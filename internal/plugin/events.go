@@ -79,7 +79,7 @@ func (e *events) eventFor(out Outcome) *corev1.Event {
 		parts = append(parts, e.m.Text(out.Detail))
 	}
 	if out.Held != nil && out.Held.Error == "" && out.Result != OutcomeSkipped {
-		parts = append(parts, fmt.Sprintf("held pods %s, PVCs %s, storage %s, last change %s ago", contentsCells(out.Held, e.now())...))
+		parts = append(parts, "held "+contentsSummary(out.Held, e.now())+" ago")
 	}
 	parts = append(parts, "audit_id "+orNone(out.AuditID))
 	if out.RequestID != "" {

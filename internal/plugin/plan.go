@@ -178,8 +178,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), j.why, j.detail)
 		}
 		c := v.Candidate
-		cells := contentsCells(c.Contents, o.now())
-		holds[ns] = fmt.Sprintf("pods %s, PVCs %s, storage %s, last change %s", cells...)
+		holds[ns] = contentsSummary(c.Contents, o.now())
 		items = append(items, api.PlanItem{
 			Namespace: ns, NamespaceUID: c.NamespaceUID, Token: c.Token, ResourceType: c.ResourceType,
 			EvidenceDigest: c.EvidenceDigest, Reason: c.Reason, LastStatus: c.LastStatus,

@@ -143,6 +143,12 @@ func contentsCells(c *api.Contents, now time.Time) []any {
 	}
 }
 
+// contentsSummary is the contents as one phrase for messages: "pods 2/3,
+// PVCs 1, storage 10Gi, last change 3d".
+func contentsSummary(c *api.Contents, now time.Time) string {
+	return fmt.Sprintf("pods %s, PVCs %s, storage %s, last change %s", contentsCells(c, now)...)
+}
+
 // bytesIEC writes n in the largest binary unit that keeps it at least 1,
 // with one decimal unless exact: 0, 512, 1Ki, 1.5Gi.
 func bytesIEC(n int64) string {
