@@ -83,6 +83,15 @@ func ghostExporter(t *testing.T, env map[string]string, args ...string) (*Export
 	return e, cluster, gl
 }
 
+// liveRows are n live redis rows past grace, their tokens format with 0…n-1.
+func liveRows(format string, n int) []sweep.LiveRow {
+	rows := make([]sweep.LiveRow, n)
+	for i := range rows {
+		rows[i] = liveRow(fmt.Sprintf(format, i), "redis", 2*time.Hour)
+	}
+	return rows
+}
+
 func ghostGauges(t *testing.T, e *Exporter) (current, oldest map[string]float64, up float64) {
 	t.Helper()
 	current, oldest = map[string]float64{}, map[string]float64{}
@@ -385,11 +394,7 @@ func TestValidateGhosts(t *testing.T) {
 // live token a ghost at once.
 func TestGhostLogsAreBounded(t *testing.T) {
 	e, _, gl := ghostExporter(t, bothOn, "--sweep.max-candidate-fraction=1")
-	var rows []sweep.LiveRow
-	for i := range 50 {
-		rows = append(rows, liveRow(fmt.Sprintf("ghost-%02d", i), "redis", 2*time.Hour))
-	}
-	gl.set(rows, nil)
+	gl.set(liveRows("ghost-%02d", 50), nil)
 	var buf bytes.Buffer
 	e.ghosts.log = slog.New(slog.NewJSONHandler(&buf, nil))
 	e.ghosts.SweepOnce(context.Background())
@@ -423,11 +428,7 @@ func TestGhostLogsAreBounded(t *testing.T) {
 // instead of holding every row in memory first.
 func TestGhostSweepStopsReadingOnceImplausible(t *testing.T) {
 	e, _, gl := ghostExporter(t, bothOn, "--sweep.guard-min-namespaces=3")
-	var rows []sweep.LiveRow
-	for i := range 10_000 {
-		rows = append(rows, liveRow(fmt.Sprintf("other-%05d", i), "redis", 2*time.Hour))
-	}
-	gl.set(rows, nil)
+	gl.set(liveRows("other-%05d", 10_000), nil)
 	e.ghosts.SweepOnce(context.Background())
 	var body api.Error
 	if code := serve(t, e, "/ghosts", &body); code != http.StatusServiceUnavailable || !strings.Contains(body.Error, StageGuard) ||
