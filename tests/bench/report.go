@@ -197,7 +197,7 @@ func (r *Report) Markdown() string {
 	w("- **Fleet.** N namespaces `%s<uuid>` and M rows in `resources` (`testenv.LedgerSchema`: uuid `token`, b-tree index on it). ", Prefix)
 	w("1 namespace in 100 is orphaned (a third with a terminal redis row, a third with a terminal postgres row, a third with no row); ")
 	w("every other namespace has a live row, one in four also an older terminal one. The remaining rows belong to tokens without a namespace, ")
-	w("1–2 rows each, half of them live. Rows are loaded with one `COPY`, the index built afterwards, then `VACUUM ANALYZE`. ")
+	w("1–2 rows each: nine tokens in ten are another cluster's (column `%s`), their rows live with odds 11 to 9; the tenth are this cluster's history, terminal but for about one token per hundred namespaces that keeps a live row (a ghost); about half of all rows are live. Rows are loaded with one `COPY`, the index built afterwards, then `VACUUM ANALYZE`. ", ClusterColumn)
 	w("Namespaces are created by %d concurrent unthrottled clients.\n", o.Workers)
 	w("- **PostgreSQL** (`testenv.PostgresOptions.Settings`): %s; the rest default, plus the test bed's `fsync=off`, `synchronous_commit=off`, `full_page_writes=off`.\n",
 		settingsList())
