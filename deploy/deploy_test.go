@@ -30,6 +30,7 @@ var kustomizations = []string{
 	"deploy/base",
 	"deploy/overlays/detect",
 	"deploy/overlays/reclaim",
+	"deploy/overlays/auth",
 	"deploy/prometheus",
 	"deploy/grafana",
 	"deploy/operator-events",

@@ -131,12 +131,9 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args, env := exporterCommandLine(t, find(t, renderedObjects(t, "deploy/overlays/detect"), "Deployment", "orphans-exporter"), addr, dsn)
+	addr, apiAddr := freeAddr(t), freeAddr(t)
+	args, env := exporterCommandLine(t, find(t, renderedObjects(t, "deploy/overlays/detect"), "Deployment", "orphans-exporter"),
+		map[string]string{"--web.listen-address": addr, "--api.listen-address": apiAddr}, dsn)
 	args = append(args,
 		"--kubeconfig="+kubeconfig,
 		// The namespaces were created a moment ago.
@@ -174,7 +171,7 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 			return false, fmt.Errorf("exporter exited: %v\n%s", err, logBuf.String())
 		default:
 		}
-		status, body, err := httpGet(ctx, "http://"+addr+"/candidates")
+		status, body, err := httpGet(ctx, "http://"+apiAddr+"/candidates")
 		if err != nil {
 			return false, nil // not listening yet
 		}
@@ -227,8 +224,9 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 
 // exporterCommandLine turns the rendered Deployment's container into a local
 // command line: the same arguments and literal environment, with the listen
-// address moved to loopback and the DSN Secret's value supplied directly.
-func exporterCommandLine(t *testing.T, deployment *unstructured.Unstructured, addr, dsn string) (args, env []string) {
+// addresses moved to loopback (listen, by flag) and the DSN Secret's value
+// supplied directly. Each flag of listen must be among the arguments.
+func exporterCommandLine(t *testing.T, deployment *unstructured.Unstructured, listen map[string]string, dsn string) (args, env []string) {
 	t.Helper()
 	containers, _, err := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
 	if err != nil || len(containers) != 1 {
@@ -242,11 +240,17 @@ func exporterCommandLine(t *testing.T, deployment *unstructured.Unstructured, ad
 	if len(c.Command) > 0 {
 		t.Fatalf("the Deployment overrides the image's entrypoint: %v", c.Command)
 	}
+	moved := 0
 	for _, a := range c.Args {
-		if strings.HasPrefix(a, "--web.listen-address") {
-			a = "--web.listen-address=" + addr
+		flag, _, _ := strings.Cut(a, "=")
+		if addr, ok := listen[flag]; ok {
+			a = flag + "=" + addr
+			moved++
 		}
 		args = append(args, a)
+	}
+	if moved != len(listen) {
+		t.Fatalf("the Deployment's arguments %v do not set every listen address of %v", c.Args, listen)
 	}
 	// Only what the exporter needs from this process's environment.
 	env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -270,6 +274,15 @@ func exporterCommandLine(t *testing.T, deployment *unstructured.Unstructured, ad
 		t.Fatal("the Deployment does not set ORPHANS_LEDGER_DSN")
 	}
 	return args, env
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 func writeTokenKubeconfig(path string, cp *testenv.ControlPlane, token string) error {

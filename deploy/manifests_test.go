@@ -5,6 +5,7 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,7 +95,7 @@ func TestSafetyFlags(t *testing.T) {
 }
 
 func TestDeploymentHardening(t *testing.T) {
-	for _, dir := range []string{"deploy/base", "deploy/overlays/detect", "deploy/overlays/reclaim"} {
+	for _, dir := range []string{"deploy/base", "deploy/overlays/detect", "deploy/overlays/reclaim", "deploy/overlays/auth"} {
 		t.Run(dir, func(t *testing.T) {
 			d := renderedDeployment(t, dir)
 			pod := d.Spec.Template.Spec
@@ -126,14 +127,19 @@ func TestDeploymentHardening(t *testing.T) {
 				}
 			}
 			probe := func(name string, p *corev1.Probe, path string) {
-				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
-					t.Errorf("%s probe %+v, want GET %s on port http", name, p, path)
+				// The probes answer without credentials on the metrics port only.
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "metrics" || len(p.HTTPGet.HTTPHeaders) != 0 {
+					t.Errorf("%s probe %+v, want GET %s on port metrics, without headers", name, p, path)
 				}
 			}
-			probe("liveness", c.LivenessProbe, "/healthz")
+			probe("liveness", c.LivenessProbe, "/livez")
 			probe("readiness", c.ReadinessProbe, "/readyz")
-			if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 9866 {
-				t.Errorf("ports %+v, want one named http on 9866", c.Ports)
+			if len(c.Ports) != 2 || c.Ports[0].Name != "metrics" || c.Ports[0].ContainerPort != 9866 ||
+				c.Ports[1].Name != "api" || c.Ports[1].ContainerPort != 9867 {
+				t.Errorf("ports %+v, want metrics on 9866 and api on 9867", c.Ports)
+			}
+			if !slices.Contains(c.Args, "--web.listen-address=:9866") || !slices.Contains(c.Args, "--api.listen-address=:9867") {
+				t.Errorf("args %v, want both listeners on their ports", c.Args)
 			}
 			if !strings.HasPrefix(c.Image, "ghcr.io/orphansweep/orphans-exporter:v") {
 				t.Errorf("image %q, want the released exporter image with a version tag", c.Image)
@@ -164,8 +170,9 @@ func TestServiceNetworkPolicyAndServiceMonitor(t *testing.T) {
 	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) || len(svc.Spec.Selector) == 0 {
 		t.Errorf("Service selector %v does not select the pods %v", svc.Spec.Selector, podLabels)
 	}
-	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "http" || svc.Spec.Ports[0].Port != 9866 || svc.Spec.Ports[0].TargetPort.String() != "http" {
-		t.Errorf("Service ports %+v, want http 9866 -> http (the proxy name http:orphans-exporter:http depends on it)", svc.Spec.Ports)
+	if len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].Port != 9866 || svc.Spec.Ports[0].TargetPort.String() != "metrics" ||
+		svc.Spec.Ports[1].Name != "api" || svc.Spec.Ports[1].Port != 9867 || svc.Spec.Ports[1].TargetPort.String() != "api" {
+		t.Errorf("Service ports %+v, want metrics 9866 -> metrics and api 9867 -> api (the proxy name http:orphans-exporter:api depends on it)", svc.Spec.Ports)
 	}
 
 	var np networkingv1.NetworkPolicy
@@ -177,11 +184,15 @@ func TestServiceNetworkPolicyAndServiceMonitor(t *testing.T) {
 	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
 		t.Errorf("policyTypes %v, want [Ingress]", np.Spec.PolicyTypes)
 	}
-	sources := map[string]bool{}
+	// Each port admits one source: the tokens never reach the monitoring
+	// namespace, the metrics never need the control plane.
+	sources := map[string]string{}
 	for i, rule := range np.Spec.Ingress {
-		if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.String() != "http" {
-			t.Errorf("ingress[%d] ports %+v, want only the http port", i, rule.Ports)
+		if len(rule.Ports) != 1 || rule.Ports[0].Port == nil {
+			t.Errorf("ingress[%d] ports %+v, want one named port", i, rule.Ports)
+			continue
 		}
+		port := rule.Ports[0].Port.String()
 		if len(rule.From) == 0 {
 			t.Errorf("ingress[%d] admits every source", i)
 		}
@@ -190,11 +201,11 @@ func TestServiceNetworkPolicyAndServiceMonitor(t *testing.T) {
 				t.Errorf("ingress[%d] peer %+v, want one namespace by name", i, peer)
 				continue
 			}
-			sources[peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]] = true
+			sources[peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]] += port
 		}
 	}
-	if len(sources) != 2 || !sources["monitoring"] || !sources["kube-system"] {
-		t.Errorf("NetworkPolicy admits %v, want the monitoring namespace and the API server's tunnel (kube-system)", sources)
+	if len(sources) != 2 || sources["monitoring"] != "metrics" || sources["kube-system"] != "api" {
+		t.Errorf("NetworkPolicy admits %v, want the monitoring namespace to port metrics only and the API server's tunnel (kube-system) to port api only", sources)
 	}
 
 	sm := find(t, renderedObjects(t, "deploy/prometheus"), "ServiceMonitor", "orphans-exporter")
@@ -211,8 +222,8 @@ func TestServiceNetworkPolicyAndServiceMonitor(t *testing.T) {
 		t.Fatalf("ServiceMonitor endpoints %v", endpoints)
 	}
 	ep := endpoints[0].(map[string]any)
-	if ep["port"] != "http" || ep["path"] != "/metrics" {
-		t.Errorf("ServiceMonitor endpoint %v, want port http path /metrics", ep)
+	if ep["port"] != "metrics" || ep["path"] != "/metrics" {
+		t.Errorf("ServiceMonitor endpoint %v, want port metrics path /metrics", ep)
 	}
 	if hl, ok := ep["honorLabels"].(bool); !ok || hl {
 		t.Errorf("ServiceMonitor honorLabels %v: want an explicit false (see the comment in servicemonitor.yaml)", ep["honorLabels"])

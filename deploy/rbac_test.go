@@ -28,7 +28,8 @@ import (
 // services/proxy with the resource name NAME, the URL segment verbatim
 // (k8s.io/apiserver's RequestInfoFactory takes Parts[1] as the name; the
 // service REST's ResourceLocation then splits it into scheme:service:port).
-var operatorProxyNames = []string{"http:orphans-exporter:http", "https:orphans-exporter:http"}
+// Only the API port: the operator reads tokens, never needs the metrics.
+var operatorProxyNames = []string{"http:orphans-exporter:api", "https:orphans-exporter:api"}
 
 // Exactly the permissions the two roles may hold.
 var (
@@ -47,7 +48,19 @@ var (
 	wantOperatorEventRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
+	// --web.auth=kubernetes (the web-auth component): the exporter asks the
+	// API server about each scrape, and Prometheus may get /metrics.
+	wantExporterAuthRules = []rbacv1.PolicyRule{
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	}
+	wantMetricsReaderRules = []rbacv1.PolicyRule{
+		{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}},
+	}
 )
+
+// The cluster roles the exporter's ServiceAccount may be bound to.
+var exporterRoles = []string{"orphans-exporter", "orphans-exporter-auth"}
 
 // The rendered RBAC, read as the API server would, grants the exporter only
 // get/list/watch on namespaces and the operator role only its two rules, in
@@ -115,11 +128,14 @@ func rbacViolations(t *testing.T, objs []*unstructured.Unstructured) []string {
 						errs = append(errs, o.GetKind()+"/"+o.GetName()+": verb "+v)
 					}
 				}
-				if slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") || len(r.NonResourceURLs) > 0 {
-					errs = append(errs, o.GetKind()+"/"+o.GetName()+": wildcard or non-resource rule")
+				if slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") || slices.Contains(r.NonResourceURLs, "*") {
+					errs = append(errs, o.GetKind()+"/"+o.GetName()+": wildcard rule")
 				}
 			}
-			want := map[string][]rbacv1.PolicyRule{"orphans-exporter": wantExporterRules, "orphans-operator": wantOperatorRules}[o.GetName()]
+			want := map[string][]rbacv1.PolicyRule{
+				"orphans-exporter": wantExporterRules, "orphans-operator": wantOperatorRules,
+				"orphans-exporter-auth": wantExporterAuthRules, "orphans-metrics-reader": wantMetricsReaderRules,
+			}[o.GetName()]
 			if o.GetKind() == "Role" && o.GetName() == "orphans-operator-events" && o.GetNamespace() == "default" {
 				want = wantOperatorEventRules
 			} else if o.GetKind() != "ClusterRole" {
@@ -137,11 +153,11 @@ func rbacViolations(t *testing.T, objs []*unstructured.Unstructured) []string {
 			convert(t, o, &b)
 			for _, s := range b.Subjects {
 				if s.Kind == "ServiceAccount" && s.Name == "orphans-exporter" &&
-					(b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != "orphans-exporter") {
+					(b.RoleRef.Kind != "ClusterRole" || !slices.Contains(exporterRoles, b.RoleRef.Name)) {
 					errs = append(errs, o.GetKind()+"/"+o.GetName()+": binds the exporter to "+b.RoleRef.Kind+"/"+b.RoleRef.Name)
 				}
 			}
-			if b.RoleRef.Name == "orphans-exporter" {
+			if slices.Contains(exporterRoles, b.RoleRef.Name) {
 				if o.GetKind() != "ClusterRoleBinding" || len(b.Subjects) != 1 ||
 					b.Subjects[0] != (rbacv1.Subject{Kind: "ServiceAccount", Name: "orphans-exporter", Namespace: systemNamespace}) {
 					errs = append(errs, o.GetKind()+"/"+o.GetName()+": the exporter role goes to "+jsonString(b.Subjects))
@@ -210,7 +226,7 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 	// A neighbour with the same port name, which the role must not open.
 	other := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "orphans-neighbour", Namespace: systemNamespace},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 9866, TargetPort: intstr.FromString("http")}}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "api", Port: 9867, TargetPort: intstr.FromString("api")}}},
 	}
 	if _, err := admin.CoreV1().Services(systemNamespace).Create(ctx, other, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -321,9 +337,10 @@ func TestOperatorRoleOnAPIServer(t *testing.T) {
 	}
 
 	forbidden := map[string]func() error{
-		"proxy to another service": func() error { _, err := proxyGet("http:orphans-neighbour:http"); return err },
-		"proxy by port number":     func() error { _, err := proxyGet("http:orphans-exporter:9866"); return err },
-		"proxy without scheme":     func() error { _, err := proxyGet("orphans-exporter:http"); return err },
+		"proxy to another service":  func() error { _, err := proxyGet("http:orphans-neighbour:api"); return err },
+		"proxy by port number":      func() error { _, err := proxyGet("http:orphans-exporter:9867"); return err },
+		"proxy without scheme":      func() error { _, err := proxyGet("orphans-exporter:api"); return err },
+		"proxy to the metrics port": func() error { _, err := proxyGet("http:orphans-exporter:metrics"); return err },
 		"list namespaces": func() error {
 			_, err := olga.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 			return err

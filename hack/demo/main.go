@@ -38,7 +38,7 @@ const prefix = "instant-customer-"
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory holding orphans-exporter (and kubectl-orphans)")
-	port := flag.Int("port", 9866, "port for the exporter on 127.0.0.1 (a free one is used if it is taken)")
+	port := flag.Int("port", 9866, "port of the exporter's metrics on 127.0.0.1, its API on the next one (free ones are used if they are taken)")
 	grace := flag.Duration("grace", 30*time.Second, "sweep grace for the demo (the default of a real deployment is 1h)")
 	flag.Parse()
 	if err := run(*binDir, *port, *grace); err != nil {
@@ -103,13 +103,18 @@ func run(binDir string, port int, grace time.Duration) error {
 		return err
 	}
 
-	if !portFree(port) {
+	apiPort := port + 1
+	if !portFree(port) || !portFree(apiPort) {
 		if port, err = testenv.FreePort(); err != nil {
 			return err
 		}
+		if apiPort, err = testenv.FreePort(); err != nil {
+			return err
+		}
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	say("starting orphans-exporter on %s (audit-only: %s=true, %s unset)", url, "ORPHAN_DB_SWEEP_ENABLED", "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED")
+	// The API (tokens) and the metrics are two listeners.
+	url, metricsURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort), fmt.Sprintf("http://127.0.0.1:%d", port)
+	say("starting orphans-exporter: API on %s, metrics on %s (audit-only: %s=true, %s unset)", url, metricsURL, "ORPHAN_DB_SWEEP_ENABLED", "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED")
 	exporterLog, err := os.Create(filepath.Join(dir, "exporter.log"))
 	if err != nil {
 		return err
@@ -117,6 +122,7 @@ func run(binDir string, port int, grace time.Duration) error {
 	defer exporterLog.Close()
 	cmd := exec.Command(exporterBin,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		fmt.Sprintf("--api.listen-address=127.0.0.1:%d", apiPort),
 		"--kubeconfig="+exporterKubeconfig,
 		"--sweep.interval=5s", "--sweep.timeout=5s", "--ledger.query-timeout=5s",
 		"--sweep.grace="+grace.String(),
@@ -151,7 +157,7 @@ func run(binDir string, port int, grace time.Duration) error {
 		return err
 	}
 	fmt.Println()
-	if err := showMetrics(ctx, url); err != nil {
+	if err := showMetrics(ctx, metricsURL); err != nil {
 		return err
 	}
 
@@ -178,7 +184,7 @@ Try next, in another shell:
 Exporter log: %s
 
 Press Ctrl-C to stop and remove everything.
-`, len(young), grace, adminKubeconfig, binDir, url, url, url, url, dsn, firstRedis(doc), url, prefix, firstRedis(doc), exporterLog.Name())
+`, len(young), grace, adminKubeconfig, binDir, url, url, url, metricsURL, dsn, firstRedis(doc), url, prefix, firstRedis(doc), exporterLog.Name())
 
 	<-ctx.Done()
 	fmt.Println()

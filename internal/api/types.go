@@ -112,17 +112,36 @@ type Sweep struct {
 	NamespacesInScope  int     `json:"namespaces_in_scope"`
 }
 
-// Policy is the part of the exporter's configuration that shapes verdicts.
+// Policy is every guard of the exporter's configuration that shapes
+// verdicts, so that whoever acts on them can see what they rest on.
 type Policy struct {
 	Prefix        string   `json:"prefix"`
+	ExcludePrefix []string `json:"exclude_prefix"`
 	GraceSeconds  float64  `json:"grace_seconds"`
 	Confirmations int      `json:"confirmations"`
 	ReclaimTypes  []string `json:"reclaim_types"`
+	// MinEvidenceAgeSeconds and QuietPeriodSeconds are 0 for no minimum.
+	MinEvidenceAgeSeconds float64  `json:"min_evidence_age_seconds"`
+	QuietPeriodSeconds    float64  `json:"quiet_period_seconds"`
+	MaxCandidateFraction  float64  `json:"max_candidate_fraction"`
+	GuardMinNamespaces    int      `json:"guard_min_namespaces"`
+	LiveStatuses          []string `json:"live_statuses"`
+	TerminalStatuses      []string `json:"terminal_statuses"`
+	// TerminatedAtColumn is "" when evidence is dated by first sighting.
+	TerminatedAtColumn   string   `json:"terminated_at_column"`
+	MaxReplicaLagSeconds float64  `json:"max_replica_lag_seconds"`
+	IgnoreManagers       []string `json:"ignore_managers"`
+	// Weakened lists the guards set weaker than their defaults, by flag name
+	// without dashes (sweep.grace, reclaim.min-evidence-age, ...).
+	Weakened []string `json:"weakened"`
 }
 
 // Candidates is the body of GET /candidates.
 type Candidates struct {
-	GeneratedAt        time.Time   `json:"generated_at"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// ClusterUID is the UID of the cluster's kube-system namespace; "" until
+	// the exporter has read it (never while the sweep is disabled).
+	ClusterUID         string      `json:"cluster_uid"`
 	Enabled            bool        `json:"enabled"`
 	DestructiveEnabled bool        `json:"destructive_enabled"`
 	Sweep              Sweep       `json:"sweep"`

@@ -64,7 +64,11 @@ func TestBinaryShutsDownOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
+	apiPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), fmt.Sprintf("--api.listen-address=127.0.0.1:%d", apiPort))
 	cmd.Env = append(os.Environ(), EnvEnabled+"=false")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
@@ -85,10 +89,11 @@ func TestBinaryShutsDownOnSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("exporter did not serve: %v\n%s", err, logs.String())
 	}
-	for _, path := range []string{"/", "/metrics", "/readyz", "/candidates"} {
-		resp, err := http.Get(url + path)
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	for _, u := range []string{url + "/", url + "/metrics", url + "/livez", url + "/readyz", apiURL + "/", apiURL + "/candidates", apiURL + "/ghosts"} {
+		resp, err := http.Get(u)
 		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s: %v %v", path, err, resp)
+			t.Errorf("GET %s: %v %v", u, err, resp)
 		}
 		if resp != nil {
 			resp.Body.Close()

@@ -12,8 +12,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -35,14 +33,10 @@ const (
 	EnvLedgerFreshDSN = "ORPHANS_LEDGER_FRESH_DSN"
 )
 
-// DefaultListenAddress is the exporter's port.
-const DefaultListenAddress = ":9866"
-
 // Options are the raw command-line flags. Only Validate turns them into a
 // Config the rest of the exporter accepts.
 type Options struct {
-	Web           *web.FlagConfig
-	TelemetryPath string
+	Web WebOptions
 
 	SweepInterval        time.Duration
 	SweepTimeout         time.Duration
@@ -95,8 +89,7 @@ type Options struct {
 
 // AddFlags registers the flags on app.
 func (o *Options) AddFlags(app *kingpin.Application) {
-	o.Web = kingpinflag.AddFlags(app, DefaultListenAddress)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.TelemetryPath)
+	o.Web.addFlags(app)
 
 	app.Flag("sweep.interval", "How often to recompute the candidates.").Default("30s").SetValue(durationValue("sweep.interval", &o.SweepInterval))
 	app.Flag("sweep.timeout", "Deadline of one sweep, and of one fresh check of a namespace (default: "+computedDefaults["sweep.timeout"]+").").IsSetByUser(&o.sweepTimeoutSet).SetValue(durationValue("sweep.timeout", &o.SweepTimeout))
@@ -153,8 +146,7 @@ var computedDefaults = map[string]string{
 
 // Config is a validated configuration. Only Options.Validate makes one.
 type Config struct {
-	Web           *web.FlagConfig
-	TelemetryPath string
+	Web WebConfig
 
 	// Enabled is the master flag. Destructive is the effective destructive
 	// state: both flags on. It is computed here, once.
@@ -185,6 +177,8 @@ type Config struct {
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
+	// Weakened names the guards set weaker than their defaults.
+	Weakened []string
 }
 
 // Redactor masks tokens after the tenant prefixes, for logs and error texts.
@@ -209,11 +203,10 @@ func (o *Options) Validate(env Env) (Config, error) {
 	bad := func(flag string, format string, args ...any) (Config, error) {
 		return Config{}, fmt.Errorf("invalid --%s: %s", flag, fmt.Sprintf(format, args...))
 	}
-	c := Config{Web: o.Web, TelemetryPath: o.TelemetryPath, MetricsNamespace: o.MetricsNamespace, Selector: o.NamespaceSelector}
-
-	if !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" || strings.HasPrefix(o.TelemetryPath, "/candidates") ||
-		o.TelemetryPath == "/ghosts" || o.TelemetryPath == "/healthz" || o.TelemetryPath == "/readyz" {
-		return bad("web.telemetry-path", "%q: want an absolute path other than /, /candidates, /ghosts, /healthz and /readyz", o.TelemetryPath)
+	c := Config{MetricsNamespace: o.MetricsNamespace, Selector: o.NamespaceSelector}
+	var err error
+	if c.Web, err = o.Web.validate(); err != nil {
+		return Config{}, err
 	}
 	if o.SweepInterval < time.Second {
 		return bad("sweep.interval", "%s: must be at least 1s", o.SweepInterval)

@@ -46,7 +46,8 @@ func TestValidateDefaults(t *testing.T) {
 		fmt.Sprint(c.Policy.LiveStatuses) != "[pending active paused suspended]" ||
 		fmt.Sprint(c.Policy.TerminalStatuses) != "[deleted expired failed reaped]" || c.Policy.MinEvidenceAge != 24*time.Hour ||
 		c.Timeout != 10*time.Second || c.Ledger.QueryTimeout != 5*time.Second || c.MaxReplicaLag != 10*time.Second ||
-		c.FreshLedger.MaxConns != FreshChecks || (*c.Web.WebListenAddresses)[0] != ":9866" {
+		c.FreshLedger.MaxConns != FreshChecks || (*c.Web.Metrics.WebListenAddresses)[0] != ":9866" ||
+		(*c.Web.API.WebListenAddresses)[0] != ":9867" || c.Web.TelemetryPath != "/metrics" || c.Web.KubernetesAuth {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -81,6 +82,8 @@ func TestValidateRejects(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
 	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	badWeb := filepath.Join(dir, "web.yml")
+	_ = os.WriteFile(badWeb, []byte("basic_auth_users: [\n"), 0o600)
 	good := filepath.Join(dir, "dsn")
 	_ = os.WriteFile(good, []byte("postgres://u@127.0.0.1/db\n"), 0o600)
 	for _, tc := range []struct {
@@ -118,6 +121,16 @@ func TestValidateRejects(t *testing.T) {
 		{[]string{"--metrics.namespace=my-ns"}, nil, "--metrics.namespace"},
 		{[]string{"--web.telemetry-path=metrics"}, nil, "--web.telemetry-path"},
 		{[]string{"--web.telemetry-path=/candidates"}, nil, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/ghosts"}, nil, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/livez"}, nil, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/candidates/x"}, nil, "--web.telemetry-path"},
+		{[]string{"--web.systemd-socket"}, nil, "--web.systemd-socket"},
+		{[]string{"--api.listen-address=:9866"}, nil, "--api.listen-address"},
+		{[]string{"--web.listen-address=127.0.0.1:9000", "--api.listen-address=0.0.0.0:9000"}, nil, "--api.listen-address"},
+		{[]string{"--web.listen-address=[::]:9000", "--api.listen-address=127.0.0.1:9000"}, nil, "--api.listen-address"},
+		{[]string{"--api.listen-address=9867"}, nil, "--api.listen-address"},
+		{[]string{"--api.web-config.file=" + filepath.Join(dir, "missing.yml")}, nil, "--api.web-config.file"},
+		{[]string{"--web.config.file=" + badWeb}, nil, "--web.config.file"},
 		{[]string{"--kubernetes.timeout=0s"}, nil, "--kubernetes.timeout"},
 		{[]string{"--kubernetes.qps=0"}, nil, "--kubernetes.qps"},
 		{[]string{"--kubernetes.burst=0"}, nil, "--kubernetes.burst"},
@@ -150,6 +163,34 @@ func TestValidateRejects(t *testing.T) {
 	o, _ := parse(t, "--ledger.dsn-file="+good)
 	if c, err := o.Validate(envOf(EnvEnabled, "true")); err != nil || c.Ledger.DSN != "postgres://u@127.0.0.1/db" {
 		t.Fatalf("DSN from file: %q, %v", c.Ledger.DSN, err)
+	}
+}
+
+// Two listeners may share a port number on different hosts, and ports
+// chosen by the kernel never collide.
+func TestListenersApart(t *testing.T) {
+	for _, args := range [][]string{
+		{"--web.listen-address=127.0.0.1:9000", "--api.listen-address=127.0.0.2:9000"},
+		{"--web.listen-address=127.0.0.1:0", "--api.listen-address=127.0.0.1:0"},
+		{"--web.listen-address=:9866", "--web.listen-address=:9868", "--api.listen-address=:9867"},
+	} {
+		o, err := parse(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.Validate(envOf()); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	o, err := parse(t, "--web.auth=basic")
+	if err == nil {
+		t.Fatalf("--web.auth=basic accepted: %+v", o.Web)
+	}
+	if o, err = parse(t, "--web.auth=kubernetes"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := o.Validate(envOf()); err != nil || !c.Web.KubernetesAuth {
+		t.Fatalf("--web.auth=kubernetes: %v %+v", err, c.Web)
 	}
 }
 

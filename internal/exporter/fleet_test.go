@@ -140,6 +140,12 @@ func TestFleetCandidates(t *testing.T) {
 	if code := r.getJSON(t, "/candidates", &doc); code != http.StatusOK {
 		t.Fatalf("/candidates: %d", code)
 	}
+	// The cluster is named by its kube-system namespace, which the plugin
+	// compares with its own context's.
+	ks, err := admin.CoreV1().Namespaces().Get(context.Background(), ClusterNamespace, metav1.GetOptions{})
+	if err != nil || doc.ClusterUID == "" || doc.ClusterUID != string(ks.UID) {
+		t.Fatalf("cluster_uid %q, kube-system's UID %q (%v)", doc.ClusterUID, ks.UID, err)
+	}
 	if since := doc.GeneratedAt.Sub(young.CreationTimestamp.Time); since >= fleetGrace-time.Second {
 		t.Fatalf("the sweep ran %v after the young namespace was created; it is no longer young (machine too slow for this test)", since)
 	}

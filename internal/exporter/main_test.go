@@ -150,12 +150,17 @@ func testConfig(t *testing.T, kubeconfig string, env map[string]string, args ...
 	if err != nil {
 		t.Fatal(err)
 	}
+	apiPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	app := kingpin.New("test", "")
 	var o Options
 	o.AddFlags(app)
 	// Later arguments override the test defaults, as a user's would.
 	flags := map[string]string{
 		"web.listen-address":  fmt.Sprintf("127.0.0.1:%d", port),
+		"api.listen-address":  fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"kubeconfig":          kubeconfig,
 		"sweep.grace":         fleetGrace.String(),
 		"sweep.interval":      "1h",
@@ -195,8 +200,9 @@ var destructiveEnv = func() map[string]string {
 
 type running struct {
 	*Exporter
-	url  string
-	logs *testenv.SyncBuffer
+	// url is the metrics listener's, apiURL the API listener's.
+	url, apiURL string
+	logs        *testenv.SyncBuffer
 }
 
 // start runs an exporter until the test ends and waits until it serves.
@@ -215,7 +221,8 @@ func start(t *testing.T, cfg Config) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	r := &running{Exporter: e, url: "http://" + (*cfg.Web.WebListenAddresses)[0], logs: logs}
+	r := &running{Exporter: e, url: "http://" + (*cfg.Web.Metrics.WebListenAddresses)[0],
+		apiURL: "http://" + (*cfg.Web.API.WebListenAddresses)[0], logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -239,7 +246,11 @@ func start(t *testing.T, cfg Config) *running {
 
 func (r *running) get(t *testing.T, path string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(r.url + path)
+	base := r.url
+	if apiRoute(path) {
+		base = r.apiURL
+	}
+	resp, err := http.Get(base + path)
 	if err != nil {
 		return 0, nil
 	}

@@ -1,7 +1,11 @@
 package exporter
 
 import (
+	"net/http"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/orphansweep/orphans/internal/api"
 )
@@ -173,4 +177,44 @@ func boolf(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// httpMetrics count the requests of both listeners by route, so that the
+// fresh checks' 429s and 503s, and refused scrapes, are visible.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(ns string) *httpMetrics {
+	return &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: subsystem, Name: "http_requests_total",
+			Help: "HTTP requests answered by the exporter's listeners, by route and status code.",
+		}, []string{"handler", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: subsystem, Name: "http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"handler"}),
+	}
+}
+
+func (m *httpMetrics) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// instrument counts and times h under route. Each route's series exist from
+// start-up, so rate() works from the first scrape.
+func (m *httpMetrics) instrument(route string, h http.Handler) http.Handler {
+	label := prometheus.Labels{"handler": route}
+	m.requests.WithLabelValues(route, strconv.Itoa(http.StatusOK))
+	m.duration.WithLabelValues(route)
+	return promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(label),
+		promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(label), h))
 }

@@ -16,10 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	"k8s.io/klog/v2"
 
 	"github.com/orphansweep/orphans/internal/kube"
@@ -47,8 +45,11 @@ type Exporter struct {
 	// contentsReader is nil when the sweep or contents are off.
 	contentsReader ContentsReader
 	contents       *contentsLoop
-	reg            *prometheus.Registry
-	handler        http.Handler
+	// scrapeAuth is nil unless --web.auth=kubernetes.
+	scrapeAuth *kube.ScrapeAuth
+	reg        *prometheus.Registry
+	// metricsHandler and apiHandler are the two listeners' surfaces.
+	metricsHandler, apiHandler http.Handler
 }
 
 // New wires an exporter. With the sweep disabled it builds no Kubernetes
@@ -60,6 +61,15 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 		led   LedgerSource    = disabledSource{}
 		fresh FreshLedger     = disabledSource{}
 	)
+	if cfg.Web.KubernetesAuth {
+		restCfg, err := kube.RESTConfig(cfg.Kube)
+		if err != nil {
+			return nil, err
+		}
+		if e.scrapeAuth, err = kube.NewScrapeAuth(restCfg, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Enabled {
 		restCfg, err := kube.RESTConfig(cfg.Kube)
 		if err != nil {
@@ -130,12 +140,24 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 		e.Close()
 		return nil, fmt.Errorf("register ghost metrics: %w", err)
 	}
-	mux, err := newMux(cfg, e.server, e.reg, e.log)
-	if err != nil {
+	hm := newHTTPMetrics(cfg.MetricsNamespace)
+	if err := hm.register(e.reg); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("register HTTP metrics: %w", err)
+	}
+	var auth func(http.Handler) http.Handler
+	if e.scrapeAuth != nil {
+		auth = e.scrapeAuth.Wrap
+	}
+	var err error
+	if e.metricsHandler, err = newMetricsMux(cfg, e.server, e.reg, hm, auth, e.log); err != nil {
 		e.Close()
 		return nil, err
 	}
-	e.handler = mux
+	if e.apiHandler, err = newAPIMux(e.server, hm); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -151,8 +173,11 @@ func (e *Exporter) Close() {
 	}
 }
 
-// Handler is the exporter's HTTP surface.
-func (e *Exporter) Handler() http.Handler { return e.handler }
+// MetricsHandler is the metrics listener's surface: metrics and probes.
+func (e *Exporter) MetricsHandler() http.Handler { return e.metricsHandler }
+
+// APIHandler is the API listener's surface: the documents with tokens.
+func (e *Exporter) APIHandler() http.Handler { return e.apiHandler }
 
 // Sweeper is the exporter's sweeper.
 func (e *Exporter) Sweeper() *Sweeper { return e.sweeper }
@@ -174,14 +199,6 @@ func (e *Exporter) Run(ctx context.Context) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config.warning", "warning", w)
 	}
-	srv := &http.Server{
-		Handler:           e.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.Timeout + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Destructive,
 		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
 		"reclaim_types", cfg.Policy.ReclaimTypes, "min_evidence_age", cfg.Policy.MinEvidenceAge,
@@ -202,59 +219,16 @@ func (e *Exporter) Run(ctx context.Context) error {
 			wg.Go(func() { e.contents.Run(runCtx) })
 		}
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, cfg.Web, log) }()
-
-	var err error
-	select {
-	case <-ctx.Done():
+	err := serveListeners(runCtx, []listener{
+		{flag: "web.listen-address", flags: cfg.Web.Metrics, handler: e.metricsHandler, probes: e.metricsHandler},
+		{flag: "api.listen-address", flags: cfg.Web.API, handler: e.apiHandler},
+	}, cfg.Timeout+30*time.Second, log)
+	if err == nil {
 		log.Info("exporter.stopping")
-	case err = <-serveErr:
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		} else {
-			err = fmt.Errorf("serve: %w", err)
-		}
 	}
 	stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
 	return err
-}
-
-func newMux(cfg Config, srv *Server, reg *prometheus.Registry, log *slog.Logger) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+cfg.TelemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-		ErrorHandling:     promhttp.ContinueOnError,
-		Registry:          reg,
-		Timeout:           cfg.Timeout,
-		EnableOpenMetrics: true,
-	})))
-	mux.HandleFunc("GET /candidates", srv.candidates)
-	mux.HandleFunc("GET /candidates/{namespace}", srv.candidate)
-	mux.HandleFunc("GET /ghosts", srv.ghostsDoc)
-	mux.HandleFunc("GET /healthz", srv.healthz)
-	mux.HandleFunc("GET /readyz", srv.readyz)
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        Name,
-		Description: "Orphaned tenant namespaces: the ledger says gone, the cluster says running. Audit-only.",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: cfg.TelemetryPath, Text: "Metrics"},
-			{Address: "/candidates", Text: "Candidates (JSON)"},
-			{Address: "/ghosts", Text: "Ghosts: live ledger rows without a namespace (JSON)"},
-			{Address: "/healthz", Text: "Health"},
-			{Address: "/readyz", Text: "Readiness"},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("landing page: %w", err)
-	}
-	mux.Handle("GET /{$}", landing)
-	return mux, nil
 }
 
 // disabledSource stands in for the cluster and the ledger when the sweep is

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +111,7 @@ func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporte
 		{Name: "instant-customer-r", UID: "uid-r", CreatedAt: old},
 		{Name: "instant-customer-n", UID: "uid-n", CreatedAt: old},
 		{Name: "instant-customer-l", UID: "uid-l", CreatedAt: old},
+		{Name: ClusterNamespace, UID: "uid-cluster", CreatedAt: old},
 	}}
 	led := &fakeLedger{facts: sweep.Facts{"r": {seamRow("deleted", "redis")}, "l": {seamRow("active", "redis")}}}
 	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler), contentsReader: &fakeContents{}}).wire(cluster, led, led, func() time.Time { return seamNow })
@@ -151,10 +154,21 @@ func sweepOnce(e *Exporter) {
 
 var bothOn = map[string]string{EnvEnabled: "true", EnvDestructive: "true"}
 
+// apiRoute tells the paths served on the API listener from the metrics
+// listener's.
+func apiRoute(path string) bool {
+	return path == "/candidates" || strings.HasPrefix(path, "/candidates/") || path == "/ghosts"
+}
+
+// serve asks the listener that serves path.
 func serve(t *testing.T, e *Exporter, path string, into any) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	h := e.MetricsHandler()
+	if apiRoute(path) {
+		h = e.APIHandler()
+	}
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	if into != nil {
 		if err := json.Unmarshal(rec.Body.Bytes(), into); err != nil {
 			t.Fatalf("GET %s: %d %q: %v", path, rec.Code, rec.Body.String(), err)
@@ -295,6 +309,7 @@ func TestFreshCheckEvidenceChanged(t *testing.T) {
 func TestFreshChecksAreLimited(t *testing.T) {
 	e, cluster, _ := seamExporter(t, bothOn)
 	sweepOnce(e)
+	cluster.gets.Store(0) // the sweep's read of the cluster's UID
 	cluster.block = make(chan struct{})
 	var wg sync.WaitGroup
 	for range FreshChecks {
@@ -305,7 +320,7 @@ func TestFreshChecksAreLimited(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	rec := httptest.NewRecorder()
-	e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates/instant-customer-r", nil))
+	e.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates/instant-customer-r", nil))
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("a fifth concurrent check: %d %q", rec.Code, rec.Header())
 	}
@@ -313,6 +328,51 @@ func TestFreshChecksAreLimited(t *testing.T) {
 	wg.Wait()
 	if code := serve(t, e, "/candidates/instant-customer-r", nil); code != http.StatusOK {
 		t.Fatalf("after the others finished: %d", code)
+	}
+}
+
+// /candidates names the cluster and publishes every guard the verdicts rest
+// on, as configured.
+func TestCandidatesPublishClusterAndPolicy(t *testing.T) {
+	e, cluster, _ := seamExporter(t, bothOn, "--ledger.terminated-at-column=terminated_at", "--contents.ignore-managers=argocd,flux",
+		"--ledger.max-replica-lag=20s", "--sweep.guard-min-namespaces=50", "--namespace.exclude-prefix=instant-customer-pool-,instant-customer-warm-")
+	var doc api.Candidates
+	if code := serve(t, e, "/candidates", &doc); code != http.StatusServiceUnavailable {
+		t.Fatalf("before the first sweep: %d", code)
+	}
+	sweepOnce(e)
+	sweepOnce(e)
+	if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || doc.ClusterUID != "uid-cluster" {
+		t.Fatalf("/candidates: %d, cluster_uid %q", code, doc.ClusterUID)
+	}
+	if n := cluster.gets.Load(); n != 1 {
+		t.Errorf("two sweeps read the cluster's UID %d times, want once", n)
+	}
+	want := api.Policy{
+		Prefix: "instant-customer-", ExcludePrefix: []string{"instant-customer-pool-", "instant-customer-warm-"},
+		GraceSeconds: 3600, Confirmations: 2, ReclaimTypes: []string{"redis"},
+		MinEvidenceAgeSeconds: 0, QuietPeriodSeconds: 0, MaxCandidateFraction: 0.5, GuardMinNamespaces: 50,
+		LiveStatuses: []string{"pending", "active", "paused", "suspended"}, TerminalStatuses: []string{"deleted", "expired", "failed", "reaped"},
+		TerminatedAtColumn: "terminated_at", MaxReplicaLagSeconds: 20, IgnoreManagers: []string{"argocd", "flux"},
+		Weakened: doc.Policy.Weakened,
+	}
+	if !reflect.DeepEqual(doc.Policy, want) {
+		t.Fatalf("policy\n got %+v\nwant %+v", doc.Policy, want)
+	}
+	// Every guard is in the JSON, empty lists included.
+	raw := map[string]any{}
+	rec := httptest.NewRecorder()
+	e.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates", nil))
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	policy, _ := raw["policy"].(map[string]any)
+	for _, k := range []string{"prefix", "exclude_prefix", "grace_seconds", "confirmations", "reclaim_types", "min_evidence_age_seconds",
+		"quiet_period_seconds", "max_candidate_fraction", "guard_min_namespaces", "live_statuses", "terminal_statuses",
+		"terminated_at_column", "max_replica_lag_seconds", "ignore_managers", "weakened"} {
+		if v, ok := policy[k]; !ok || v == nil {
+			t.Errorf("policy.%s missing or null in %s", k, rec.Body.String())
+		}
 	}
 }
 

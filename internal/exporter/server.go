@@ -37,11 +37,13 @@ type Server struct {
 	slots chan struct{}
 	// contents reads a namespace's contents now; nil when contents are off.
 	contents *contentsSource
+	// policy is what /candidates publishes of the configuration.
+	policy api.Policy
 }
 
 func newServer(cfg Config, log *slog.Logger, sw *Sweeper, ns NamespaceSource, fresh FreshLedger, now func() time.Time) *Server {
 	return &Server{cfg: cfg, log: log, sweeper: sw, ns: ns, fresh: fresh, now: now, redact: cfg.Redactor(),
-		slots: make(chan struct{}, FreshChecks)}
+		slots: make(chan struct{}, FreshChecks), policy: wirePolicy(cfg)}
 }
 
 // candidates serves GET /candidates from the latest snapshot.
@@ -61,27 +63,36 @@ func (s *Server) candidates(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) document(snap *Snapshot) api.Candidates {
-	p := s.cfg.Policy
-	types := p.ReclaimTypes
-	if types == nil {
-		types = []string{}
-	}
 	cands := snap.Candidates
 	if cands == nil {
 		cands = []api.Candidate{}
 	}
 	return api.Candidates{
 		GeneratedAt:        snap.GeneratedAt.UTC(),
+		ClusterUID:         s.sweeper.ClusterUID(),
 		Enabled:            snap.Enabled,
 		DestructiveEnabled: snap.Destructive,
 		Sweep: api.Sweep{
 			OK: snap.OK, Error: snap.Err, DurationSeconds: snap.Duration.Seconds(),
 			LedgerQuerySeconds: snap.LedgerDuration.Seconds(), NamespacesInScope: snap.InScope,
 		},
-		Policy: api.Policy{
-			Prefix: p.Prefix, GraceSeconds: p.Grace.Seconds(), Confirmations: p.Confirmations, ReclaimTypes: types,
-		},
+		Policy:     s.policy,
 		Candidates: cands,
+	}
+}
+
+// wirePolicy is the configuration's every guard as /candidates publishes it.
+func wirePolicy(c Config) api.Policy {
+	p := c.Policy
+	list := func(l []string) []string { return append([]string{}, l...) }
+	return api.Policy{
+		Prefix: p.Prefix, ExcludePrefix: list(p.ExcludePrefixes), GraceSeconds: p.Grace.Seconds(),
+		Confirmations: p.Confirmations, ReclaimTypes: list(p.ReclaimTypes),
+		MinEvidenceAgeSeconds: p.MinEvidenceAge.Seconds(), QuietPeriodSeconds: p.QuietPeriod.Seconds(),
+		MaxCandidateFraction: p.MaxCandidateFraction, GuardMinNamespaces: p.GuardMinNamespaces,
+		LiveStatuses: list(p.LiveStatuses), TerminalStatuses: list(p.TerminalStatuses),
+		TerminatedAtColumn: c.Ledger.TerminatedAtColumn, MaxReplicaLagSeconds: c.MaxReplicaLag.Seconds(),
+		IgnoreManagers: list(c.Contents.IgnoreManagers), Weakened: list(c.Weakened),
 	}
 }
 

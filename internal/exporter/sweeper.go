@@ -71,6 +71,9 @@ type Sweeper struct {
 	// (nil when contents are off) is told of each successful sweep.
 	contents     *contentsBook
 	contentsLoop *contentsLoop
+	// clusterUID is the kube-system namespace's UID, which names the cluster
+	// in /candidates; read on the first sweep that can.
+	clusterUID atomic.Pointer[string]
 }
 
 func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSource, m *metrics, now func() time.Time) *Sweeper {
@@ -86,6 +89,36 @@ func newSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led LedgerSour
 
 // Latest returns the current snapshot.
 func (s *Sweeper) Latest() *Snapshot { return s.latest.Load() }
+
+// ClusterUID is the UID of the cluster's kube-system namespace, or "" until
+// it was read.
+func (s *Sweeper) ClusterUID() string {
+	if uid := s.clusterUID.Load(); uid != nil {
+		return *uid
+	}
+	return ""
+}
+
+// ClusterNamespace is the namespace whose UID names a cluster: it exists in
+// every cluster and is never re-created.
+const ClusterNamespace = "kube-system"
+
+// learnClusterUID reads the cluster's UID once; a failure is retried on the
+// next sweep and never fails this one.
+func (s *Sweeper) learnClusterUID(ctx context.Context) {
+	if s.clusterUID.Load() != nil {
+		return
+	}
+	ns, found, err := s.ns.Get(ctx, ClusterNamespace)
+	switch {
+	case err != nil:
+		s.log.Warn("cluster.uid_unknown", "err", s.redact.Redact(err.Error()))
+	case !found || ns.UID == "":
+		s.log.Warn("cluster.uid_unknown", "err", "namespace "+ClusterNamespace+" not found")
+	default:
+		s.clusterUID.Store(&ns.UID)
+	}
+}
 
 // Run sweeps every interval until ctx ends.
 func (s *Sweeper) Run(ctx context.Context) {
@@ -106,6 +139,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	prev := s.latest.Load()
+	s.learnClusterUID(ctx)
 
 	res, ledgerTime, stage, err := s.compute(ctx, prev, start)
 	elapsed := s.now().Sub(start)

@@ -26,9 +26,12 @@ import (
 	"github.com/orphansweep/orphans/internal/testenv"
 )
 
-// TestWebConfigTLSAndBasicAuth serves through exporter-toolkit's web config:
-// TLS on, and every endpoint behind basic auth.
-func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+// TestTwoListenersWebConfigs serves each listener through its own
+// exporter-toolkit web config: the metrics listener with TLS and basic auth
+// for Prometheus, the API listener with TLS and other credentials. The
+// probes answer without credentials, each path answers on its own listener
+// only, and one listener's credentials do not open the other.
+func TestTwoListenersWebConfigs(t *testing.T) {
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -38,15 +41,20 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
+	webConfig := func(name, user, password string) string {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, fmt.Appendf(nil, "tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", certFile, keyFile, user, hash), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	webCfg := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(webCfg, fmt.Appendf(nil, "tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t, "", map[string]string{}, "--web.config.file="+webCfg)
+	cfg := testConfig(t, exporterUser(t, "exporter-web-configs"), enabledEnv(),
+		"--web.config.file="+webConfig("metrics.yml", "prometheus", "s3cret"),
+		"--api.web-config.file="+webConfig("api.yml", "plugin", "other"))
 	e, err := New(cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -58,41 +66,66 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	url := "https://" + (*cfg.Web.WebListenAddresses)[0]
-	get := func(path, user, pass string) int {
-		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+	// A fresh check may take up to --sweep.timeout.
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	metricsURL := "https://" + (*cfg.Web.Metrics.WebListenAddresses)[0]
+	apiURL := "https://" + (*cfg.Web.API.WebListenAddresses)[0]
+	get := func(url, user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
 		resp, err := client.Do(req)
 		if err != nil {
+			t.Logf("GET %s: %v", url, err)
 			return 0
 		}
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
-	if err := testenv.WaitFor(wctx, func() (bool, error) { return get("/healthz", "prometheus", "s3cret") == http.StatusOK, nil }); err != nil {
-		t.Fatal(err)
+	if err := testenv.WaitFor(wctx, func() (bool, error) { return get(metricsURL+"/readyz", "", "") == http.StatusOK, nil }); err != nil {
+		t.Fatalf("/readyz without credentials never answered 200: %v", err)
 	}
-	for _, path := range []string{"/metrics", "/candidates", "/candidates/" + prefix + tRedisDel, "/healthz"} {
-		if code := get(path, "", ""); code != http.StatusUnauthorized {
-			t.Errorf("%s without credentials: %d, want 401", path, code)
+	for _, tc := range []struct {
+		url, user, pass string
+		want            int
+	}{
+		// The kubelet probes with no credentials at all.
+		{metricsURL + "/healthz", "", "", http.StatusOK},
+		{metricsURL + "/livez", "", "", http.StatusOK},
+		{metricsURL + "/readyz", "", "", http.StatusOK},
+		{metricsURL + "/metrics", "", "", http.StatusUnauthorized},
+		{metricsURL + "/metrics", "prometheus", "wrong", http.StatusUnauthorized},
+		{metricsURL + "/metrics", "plugin", "other", http.StatusUnauthorized},
+		{metricsURL + "/metrics", "prometheus", "s3cret", http.StatusOK},
+		{metricsURL + "/", "", "", http.StatusUnauthorized},
+		// No token is served with the metrics, whoever asks.
+		{metricsURL + "/candidates", "prometheus", "s3cret", http.StatusNotFound},
+		{metricsURL + "/candidates/" + prefix + tRedisDel, "prometheus", "s3cret", http.StatusNotFound},
+		{metricsURL + "/ghosts", "prometheus", "s3cret", http.StatusNotFound},
+		{apiURL + "/candidates", "", "", http.StatusUnauthorized},
+		{apiURL + "/candidates", "prometheus", "s3cret", http.StatusUnauthorized},
+		{apiURL + "/candidates", "plugin", "other", http.StatusOK},
+		{apiURL + "/candidates/" + prefix + tRedisDel, "plugin", "other", http.StatusOK},
+		{apiURL + "/ghosts", "plugin", "other", http.StatusOK},
+		// Neither metrics nor probes on the API listener.
+		{apiURL + "/metrics", "plugin", "other", http.StatusNotFound},
+		{apiURL + "/healthz", "", "", http.StatusUnauthorized},
+		{apiURL + "/readyz", "plugin", "other", http.StatusNotFound},
+	} {
+		if got := get(tc.url, tc.user, tc.pass); got != tc.want {
+			t.Errorf("GET %s as %q: %d, want %d", tc.url, tc.user, got, tc.want)
 		}
-		if code := get(path, "prometheus", "wrong"); code != http.StatusUnauthorized {
-			t.Errorf("%s with a wrong password: %d, want 401", path, code)
-		}
 	}
-	if code := get("/metrics", "prometheus", "s3cret"); code != http.StatusOK {
-		t.Errorf("/metrics with credentials: %d", code)
-	}
-	// plain HTTP on a TLS port is refused
-	if resp, err := http.Get("http://" + (*cfg.Web.WebListenAddresses)[0] + "/metrics"); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Error("plain HTTP served metrics on the TLS port")
+	// Plain HTTP on a TLS port serves nothing, probes included.
+	for _, url := range []string{"http://" + (*cfg.Web.Metrics.WebListenAddresses)[0] + "/healthz", "http://" + (*cfg.Web.API.WebListenAddresses)[0] + "/candidates"} {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("plain HTTP served %s on a TLS port", url)
+			}
 		}
 	}
 }

@@ -84,7 +84,7 @@ func TestCheckFirstHop(t *testing.T) {
 		{Config{URL: "https://exporter.example"}, ""},
 		{Config{URL: "http://exporter.example:9866"}, "plain http"},
 		{Config{URL: "https://exporter.example", TLS: transport.TLSFiles{InsecureSkipVerify: true}}, "without verifying"},
-		{Config{Proxy: &Proxy{REST: &rest.Config{Host: "https://api.example:6443"}, Namespace: "orphans-system", Service: "http:orphans-exporter:http"}}, ""},
+		{Config{Proxy: &Proxy{REST: &rest.Config{Host: "https://api.example:6443"}, Namespace: "orphans-system", Service: "http:orphans-exporter:api"}}, ""},
 		{Config{Proxy: &Proxy{REST: &rest.Config{Host: "https://api.example:6443", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Namespace: "n", Service: "s"}}, "API server"},
 		{Config{Proxy: &Proxy{REST: &rest.Config{Host: "http://api.example:8080"}, Namespace: "n", Service: "s"}}, "plain http"},
 		{Config{Proxy: &Proxy{REST: &rest.Config{Host: "http://127.0.0.1:8080"}, Namespace: "n", Service: "s"}}, ""},

@@ -94,7 +94,7 @@ current-context: %s
 	return c
 }
 
-const proxyPrefix = "/api/v1/namespaces/orphans-system/services/http:orphans-exporter:http/proxy"
+const proxyPrefix = "/api/v1/namespaces/orphans-system/services/http:orphans-exporter:api/proxy"
 
 func (c *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()

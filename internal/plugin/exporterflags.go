@@ -41,14 +41,14 @@ type ExporterFlags struct {
 
 // NewExporterFlags returns the defaults.
 func NewExporterFlags() *ExporterFlags {
-	return &ExporterFlags{Namespace: "orphans-system", Service: "orphans-exporter", Port: "http", Timeout: 30 * time.Second}
+	return &ExporterFlags{Namespace: "orphans-system", Service: "orphans-exporter", Port: "api", Timeout: 30 * time.Second}
 }
 
 // AddFlags registers the flags on fs.
 func (f *ExporterFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Namespace, "exporter-namespace", f.Namespace, "Namespace of the exporter's Service (service-proxy access).")
 	fs.StringVar(&f.Service, "exporter-service", f.Service, "Name of the exporter's Service (service-proxy access).")
-	fs.StringVar(&f.Port, "exporter-port", f.Port, "Name of the Service port the exporter listens on (service-proxy access).")
+	fs.StringVar(&f.Port, "exporter-port", f.Port, "Name of the Service port of the exporter's API listener (service-proxy access).")
 	fs.BoolVar(&f.TLS, "exporter-tls", f.TLS, "The exporter serves HTTPS: proxy to https:<service>:<port> instead of http:<service>:<port>.")
 	fs.StringVar(&f.URL, "exporter-url", f.URL, "Reach the exporter directly at this URL instead of through the API server's service proxy.")
 	fs.StringVar(&f.CAFile, "exporter-ca-file", f.CAFile, "CA certificate(s) to verify the exporter's serving certificate (--exporter-url only).")

@@ -276,11 +276,11 @@ func TestExporterFlagValidation(t *testing.T) {
 
 func TestProxyServiceName(t *testing.T) {
 	f := NewExporterFlags()
-	if got := f.ProxyServiceName(); got != "http:orphans-exporter:http" {
+	if got := f.ProxyServiceName(); got != "http:orphans-exporter:api" {
 		t.Fatal(got)
 	}
 	f.TLS = true
-	if got := f.ProxyServiceName(); got != "https:orphans-exporter:http" {
+	if got := f.ProxyServiceName(); got != "https:orphans-exporter:api" {
 		t.Fatal(got)
 	}
 }

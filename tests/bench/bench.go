@@ -327,15 +327,20 @@ func (b *bed) startExporter(o Options, name, user string, extra ...string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	apiPort, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	url, metricsURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort), fmt.Sprintf("http://127.0.0.1:%d", port)
 	interval := o.Interval.String()
 	argv := append([]string{o.ExporterBinary,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		fmt.Sprintf("--api.listen-address=127.0.0.1:%d", apiPort),
 		"--kubeconfig=" + b.kubeconfigs[user],
 		"--sweep.interval=" + interval, "--sweep.timeout=" + interval, "--ledger.query-timeout=" + interval,
 		"--sweep.grace=0s", "--kubernetes.qps=-1", "--log.level=warn",
 	}, extra...)
-	proc, err := startProcess(name, argv, b.env("ORPHAN_DB_SWEEP_ENABLED=true"), url, filepath.Join(b.dir, name+".log"))
+	proc, err := startProcess(name, argv, b.env("ORPHAN_DB_SWEEP_ENABLED=true"), url, metricsURL, filepath.Join(b.dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +413,7 @@ func runSize(ctx context.Context, o Options, size Size, withBaseline bool, machi
 		"--kubeconfig="+b.kubeconfigs[BaselineUser],
 		"--interval="+o.Interval.String(), "--grace=0s", "--kubernetes.qps=-1",
 	)
-	proc, err := startProcess("baseline", argv, b.env(o.BaselineEnv...), url, filepath.Join(b.dir, "baseline.log"))
+	proc, err := startProcess("baseline", argv, b.env(o.BaselineEnv...), url, url, filepath.Join(b.dir, "baseline.log"))
 	if err != nil {
 		return nil, err
 	}

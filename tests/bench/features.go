@@ -247,7 +247,7 @@ func (f *Features) awaitRefresh(ctx context.Context, o Options, b *bed, proc *pr
 		slices.SortFunc(received, func(a, b time.Time) int { return a.Compare(b) })
 		f.Refresh = received[len(received)-1].Sub(received[0])
 	}
-	n, err := metricSum(ctx, proc.url, contentsRequestsMetric)
+	n, err := metricSum(ctx, proc.metricsURL, contentsRequestsMetric)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (f *Features) awaitRefresh(ctx context.Context, o Options, b *bed, proc *pr
 // of contents requests and what /candidates says the candidates hold, and
 // checks it against the fleet.
 func (f *Features) readContents(ctx context.Context, proc *process, disagree func(string, ...any)) error {
-	n, err := metricSum(ctx, proc.url, contentsRequestsMetric)
+	n, err := metricSum(ctx, proc.metricsURL, contentsRequestsMetric)
 	if err != nil {
 		return err
 	}

@@ -28,15 +28,17 @@ import (
 
 // process is a program under measurement, started by the harness.
 type process struct {
-	name    string
-	cmd     *exec.Cmd
-	url     string
-	logPath string
-	started time.Time
-	exited  chan struct{}
+	name string
+	cmd  *exec.Cmd
+	// url serves /candidates and /ghosts, metricsURL /metrics and the
+	// probes: the exporter's two listeners (one and the same for the baseline).
+	url, metricsURL string
+	logPath         string
+	started         time.Time
+	exited          chan struct{}
 }
 
-func startProcess(name string, argv, env []string, url, logPath string) (*process, error) {
+func startProcess(name string, argv, env []string, url, metricsURL, logPath string) (*process, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -46,7 +48,7 @@ func startProcess(name string, argv, env []string, url, logPath string) (*proces
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The harness owns it: if the harness dies, so does it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &process{name: name, cmd: cmd, url: url, logPath: logPath, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, url: url, metricsURL: metricsURL, logPath: logPath, exited: make(chan struct{})}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -390,11 +392,11 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	if ph.StartupRequests, _, err = requestsBy(spec.cp, spec.user); err != nil {
 		return nil, err
 	}
-	sweeps0, err := metricSum(ctx, p.url, spec.sweepMetric)
+	sweeps0, err := metricSum(ctx, p.metricsURL, spec.sweepMetric)
 	if err != nil {
 		return nil, err
 	}
-	errs0, err := metricSum(ctx, p.url, spec.errorMetric)
+	errs0, err := metricSum(ctx, p.metricsURL, spec.errorMetric)
 	if err != nil {
 		return nil, err
 	}
@@ -460,7 +462,7 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	timed := func(slot int, path string, took *[]time.Duration, sent *[]time.Time, body func(end time.Time, b []byte) error) {
 		paced(slot, func() error {
 			at := time.Now()
-			code, b, d, err := get(winCtx, p.url+path)
+			code, b, d, err := get(winCtx, p.metricsURL+path)
 			if winCtx.Err() != nil {
 				return nil
 			}
@@ -579,11 +581,11 @@ func measure(ctx context.Context, spec phaseSpec, progress func(string, ...any))
 	}
 	ph.Window = time.Since(windowStart)
 
-	sweeps1, err := metricSum(ctx, p.url, spec.sweepMetric)
+	sweeps1, err := metricSum(ctx, p.metricsURL, spec.sweepMetric)
 	if err != nil {
 		return nil, err
 	}
-	errs1, err := metricSum(ctx, p.url, spec.errorMetric)
+	errs1, err := metricSum(ctx, p.metricsURL, spec.errorMetric)
 	if err != nil {
 		return nil, err
 	}

@@ -86,8 +86,8 @@ type exporterOptions struct {
 	enabled, destructive bool
 	// netns, when set, runs the exporter inside it, listening on its address.
 	netns *netns
-	// webConfig, when set, is the exporter's --web.config.file; the test
-	// reaches it with client (https) and basic auth user:password.
+	// webConfig, when set, is the exporter's --api.web-config.file; the test
+	// reaches the API with client (https) and basic auth user:password.
 	webConfig      string
 	client         *http.Client
 	user, password string
@@ -97,8 +97,10 @@ type exporterOptions struct {
 
 // exporter is a running orphans-exporter subprocess.
 type exporter struct {
-	URL string
-	log *testenv.SyncBuffer
+	// URL is the API listener's, which the plugin reads; metricsURL serves
+	// the metrics and probes, always over plain http.
+	URL, metricsURL string
+	log             *testenv.SyncBuffer
 
 	client         *http.Client
 	user, password string
@@ -116,9 +118,14 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("%s:%d", host, port)
+	apiPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, apiAddr := fmt.Sprintf("%s:%d", host, port), fmt.Sprintf("%s:%d", host, apiPort)
 	args := []string{
 		"--web.listen-address=" + addr,
+		"--api.listen-address=" + apiAddr,
 		"--kubeconfig=" + bed.kubeconfig[exporterUser],
 		// Timeouts leave room for a machine busy with other test binaries: a
 		// sweep that times out would turn a listing test into a failed-sweep one.
@@ -134,7 +141,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	args = append(args, o.args...)
 	scheme := "http"
 	if o.webConfig != "" {
-		args = append(args, "--web.config.file="+o.webConfig)
+		args = append(args, "--api.web-config.file="+o.webConfig)
 		scheme = "https"
 	}
 	var cmd *exec.Cmd
@@ -150,7 +157,7 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	if o.destructive {
 		cmd.Env = append(cmd.Env, "ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED=true")
 	}
-	e := &exporter{URL: scheme + "://" + addr, log: &testenv.SyncBuffer{}, client: o.client, user: o.user, password: o.password}
+	e := &exporter{URL: scheme + "://" + apiAddr, metricsURL: "http://" + addr, log: &testenv.SyncBuffer{}, client: o.client, user: o.user, password: o.password}
 	if e.client == nil {
 		e.client = &http.Client{}
 	}
@@ -191,13 +198,18 @@ func (s *scope) startExporter(o exporterOptions) *exporter {
 	return e
 }
 
-// get is the test's own GET, to watch the exporter's state.
+// get is the test's own GET, to watch the exporter's state, on the
+// listener that serves path.
 func (e *exporter) get(path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
+	base, api := e.metricsURL, path == "/candidates" || strings.HasPrefix(path, "/candidates/") || path == "/ghosts"
+	if api {
+		base = e.URL
+	}
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	if e.user != "" {
+	if api && e.user != "" {
 		req.SetBasicAuth(e.user, e.password)
 	}
 	resp, err := e.client.Do(req)

@@ -33,12 +33,12 @@ import (
 const (
 	exporterNamespace = "orphans-system"
 	exporterService   = "orphans-exporter"
-	proxyName         = "http:orphans-exporter:http"
+	proxyName         = "http:orphans-exporter:api"
 )
 
-// exposeExporter publishes the exporter at ip:port as the Service
-// orphans-system/orphans-exporter, as a Deployment would: a Pod with that
-// IP, a selector-less Service with a port named http, and an EndpointSlice
+// exposeExporter publishes the exporter's API listener at ip:port as the
+// Service orphans-system/orphans-exporter, as a Deployment would: a Pod with
+// that IP, a selector-less Service with a port named api, and an EndpointSlice
 // (what the API server's service proxy reads) pointing at the Pod. It also
 // gives the operators' group the Role docs/plugin.md asks for.
 func exposeExporter(t *testing.T, ip string, port int) {
@@ -70,7 +70,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 	_, err = core.Services(exporterNamespace).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: exporterService},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{
-			Name: "http", Port: 9866, TargetPort: intstr.FromInt32(int32(port)), Protocol: corev1.ProtocolTCP,
+			Name: "api", Port: 9867, TargetPort: intstr.FromInt32(int32(port)), Protocol: corev1.ProtocolTCP,
 		}}},
 	}, metav1.CreateOptions{})
 	create(err)
@@ -84,7 +84,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: exporterNamespace, Name: pod.Name, UID: pod.UID},
 		}},
-		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("api"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}, metav1.CreateOptions{})
 	create(err)
 	rbac := bed.admin.RbacV1()
@@ -92,7 +92,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 		ObjectMeta: metav1.ObjectMeta{Name: "orphans-operator"},
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups: []string{""}, Resources: []string{"services/proxy"}, Verbs: []string{"get"},
-			ResourceNames: []string{"http:orphans-exporter:http", "https:orphans-exporter:http"},
+			ResourceNames: []string{"http:orphans-exporter:api", "https:orphans-exporter:api"},
 		}},
 	}, metav1.CreateOptions{})
 	create(err)
@@ -110,7 +110,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 	defer cancel()
 	var last error
 	err = testenv.WaitFor(wctx, func() (bool, error) {
-		_, last = rc.Get().Namespace(exporterNamespace).Resource("services").Name(proxyName).SubResource("proxy").Suffix("healthz").DoRaw(wctx)
+		_, last = rc.Get().Namespace(exporterNamespace).Resource("services").Name(proxyName).SubResource("proxy").Suffix("candidates").DoRaw(wctx)
 		return last == nil, nil
 	})
 	if err != nil {
@@ -140,7 +140,7 @@ func TestServiceProxy(t *testing.T) {
 	port, _ := strconv.Atoi(u.Port())
 	exposeExporter(t, n.nsIP, port)
 
-	// No --exporter-url: the defaults reach orphans-system/http:orphans-exporter:http.
+	// No --exporter-url: the defaults reach orphans-system/http:orphans-exporter:api.
 	r := orphans(t, operator, nil, "list")
 	if r.code != 0 || len(lines(r.stdout)) != 3 {
 		t.Fatalf("list through the service proxy:\n%s", r)
@@ -152,7 +152,7 @@ func TestServiceProxy(t *testing.T) {
 		t.Fatalf("json through the service proxy:\n%s", r)
 	}
 	// The explicit flags name the same thing.
-	r = orphans(t, operator, nil, "list", "-o", "name", "--exporter-namespace="+exporterNamespace, "--exporter-service="+exporterService, "--exporter-port=http")
+	r = orphans(t, operator, nil, "list", "-o", "name", "--exporter-namespace="+exporterNamespace, "--exporter-service="+exporterService, "--exporter-port=api")
 	if r.code != 0 || len(lines(r.stdout)) != 2 {
 		t.Fatal(r)
 	}
@@ -175,7 +175,7 @@ func TestServiceProxy(t *testing.T) {
 	}
 	// A Service that does not exist is named in the error.
 	r = orphans(t, operator, nil, "list", "--exporter-service=nope")
-	if r.code == 0 || !strings.Contains(r.stderr, "http:nope:http") {
+	if r.code == 0 || !strings.Contains(r.stderr, "http:nope:api") {
 		t.Fatalf("missing service:\n%s", r)
 	}
 
