@@ -44,7 +44,7 @@ deps: ## Install missing machine packages (PostgreSQL server, iproute2).
 	hack/ensure-deps.sh
 
 .PHONY: test-tools
-test-tools: ## Build the test binaries (kube-apiserver, etcd, promtool, krew) into bin/, once per version.
+test-tools: ## Build the test binaries (kube-apiserver, etcd, promtool, jsonnet, krew) into bin/, once per version.
 	hack/test-tools.sh all
 
 .PHONY: lint
