@@ -77,6 +77,11 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and render .krew.yaml with their checksums.
 	VERSION='$(VERSION)' hack/dist.sh
 
+.PHONY: mixin
+mixin: ## Regenerate deploy/prometheus's alerts and deploy/grafana's dashboard from the mixin in deploy/mixin.
+	hack/test-tools.sh jsonnet
+	hack/mixin.sh deploy
+
 .PHONY: test-deploy
 test-deploy: test-tools ## Test deploy/ alone: manifests on a real API server, alert rules, dashboard, image, krew packaging.
 	$(GO) test -tags $(TEST_TAGS) $(TEST_FLAGS) ./deploy/... ./internal/release/...
