@@ -44,7 +44,7 @@ deps: ## Install missing machine packages (PostgreSQL server, iproute2).
 	hack/ensure-deps.sh
 
 .PHONY: test-tools
-test-tools: ## Build the test binaries (kube-apiserver, etcd, promtool, krew) into bin/, once per version.
+test-tools: ## Build the test binaries (kube-apiserver, etcd, promtool, jsonnet, krew) into bin/, once per version.
 	hack/test-tools.sh all
 
 .PHONY: lint
@@ -76,6 +76,11 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 .PHONY: dist
 dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and render .krew.yaml with their checksums.
 	VERSION='$(VERSION)' hack/dist.sh
+
+.PHONY: mixin
+mixin: ## Regenerate deploy/prometheus's alerts and deploy/grafana's dashboard from the mixin in deploy/mixin.
+	hack/test-tools.sh jsonnet
+	hack/mixin.sh deploy
 
 .PHONY: test-deploy
 test-deploy: test-tools ## Test deploy/ alone: manifests on a real API server, alert rules, dashboard, image, krew packaging.

@@ -18,7 +18,7 @@ import (
 // The dashboard's queries parse, select only what the exporter exposes, and
 // the rendered ConfigMap carries the file unchanged.
 func TestDashboardQueries(t *testing.T) {
-	raw, d := readDashboard(t)
+	raw, d := readDashboard(t, filepath.Join(repoRoot(), dashboardFile))
 	exprs := dashboardExprs(d)
 
 	t.Run("queries parse", func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package deploy_test checks deploy/ against the real tools that consume it:
 // kustomize (kubectl kustomize), a kube-apiserver with RBAC and the Prometheus
-// Operator CRDs, promtool, the exporter binary, and krew. Those checks carry
-// the integration build tag; what can be read in Go alone (the dashboard, the
+// Operator CRDs, jsonnet (the mixin the rules and dashboard are rendered
+// from), promtool, the exporter binary, and krew. Those checks carry the
+// integration build tag; what can be read in Go alone (the dashboard, the
 // rule files, the Dockerfile, the krew manifest) is checked without it.
 package deploy_test
 

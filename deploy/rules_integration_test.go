@@ -4,12 +4,13 @@ package deploy_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
-// promtool accepts the rules and passes their unit tests, and every alert
-// watches only series the exporter exposes.
+// promtool accepts the rules rendered from the mixin and passes their unit
+// tests, and every alert watches only series the exporter exposes.
 func TestAlertRulesPromtool(t *testing.T) {
 	promtool := tool(t, "promtool")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -33,7 +34,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 
 	t.Run("metrics the exporter exposes", func(t *testing.T) {
 		exposed := exporterFixture(t).metricNames
-		for _, a := range alertsByName(t) {
+		for _, a := range alertsByName(t, readRules(t, filepath.Join(repoRoot(), rulesFile))) {
 			for _, m := range metricNames(a.Expr) {
 				// up is the scrape's own health series, written by Prometheus.
 				if m != "up" && !exposed[m] {

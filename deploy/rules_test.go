@@ -1,8 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,69 +12,20 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite derived files (deploy/prometheus/rules.yaml) from their sources")
-
 const (
 	prometheusRuleFile = "deploy/prometheus/prometheusrule.yaml"
 	rulesFile          = "deploy/prometheus/rules.yaml"
 	rulesTestGlob      = "deploy/prometheus/tests/*.yaml"
 )
 
-const rulesHeader = `# Generated from prometheusrule.yaml (its spec, unchanged) for Prometheus
-# without the Operator and for promtool. Edit prometheusrule.yaml, then run
-#   go test ./deploy -run TestRulesFileInSync -update
-`
-
-// rulesFromPrometheusRule cuts the spec out of the PrometheusRule and
-// de-indents it, keeping the comments: a rule file is exactly that spec.
-func rulesFromPrometheusRule(src []byte) ([]byte, error) {
-	lines := strings.Split(string(src), "\n")
-	start := slices.Index(lines, "spec:")
-	if start < 0 {
-		return nil, fmt.Errorf("%s: no top-level spec", prometheusRuleFile)
-	}
-	var out strings.Builder
-	out.WriteString(rulesHeader)
-	for _, l := range lines[start+1:] {
-		if l == "" {
-			out.WriteString("\n")
-			continue
-		}
-		rest, ok := strings.CutPrefix(l, "  ")
-		if !ok {
-			return nil, fmt.Errorf("%s: line %q after spec is not indented under it", prometheusRuleFile, l)
-		}
-		out.WriteString(rest + "\n")
-	}
-	return []byte(strings.TrimRight(out.String(), "\n") + "\n"), nil
-}
-
-// The plain rule file promtool tests is the PrometheusRule's spec, so what is
-// tested is what is deployed.
-func TestRulesFileInSync(t *testing.T) {
+// The PrometheusRule carries the plain rule file's groups, so what promtool
+// tests is what is deployed. Both are rendered from the mixin; this holds
+// them together even where the mixin's own tests cannot run.
+func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(repoRoot(), prometheusRuleFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := rulesFromPrometheusRule(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(repoRoot(), rulesFile)
-	if *update {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with %s: run `go test ./deploy -run TestRulesFileInSync -update`", rulesFile, prometheusRuleFile)
-	}
-
-	// Same rules, read the way each consumer reads them.
 	var pr struct {
 		APIVersion string         `json:"apiVersion"`
 		Kind       string         `json:"kind"`
@@ -86,7 +35,10 @@ func TestRulesFileInSync(t *testing.T) {
 	if err := utilyaml.UnmarshalStrict(src, &pr); err != nil {
 		t.Fatal(err)
 	}
-	plain := readRules(t)
+	if pr.Kind != "PrometheusRule" || pr.Metadata["name"] != "orphans-exporter" {
+		t.Errorf("%s: kind %q name %v, want the PrometheusRule orphans-exporter", prometheusRuleFile, pr.Kind, pr.Metadata["name"])
+	}
+	plain := readRules(t, filepath.Join(repoRoot(), rulesFile))
 	if fmt.Sprint(pr.Spec) != fmt.Sprint(plain) {
 		t.Fatalf("rules differ:\nPrometheusRule: %v\nrules.yaml:     %v", pr.Spec, plain)
 	}
@@ -108,23 +60,24 @@ type rule struct {
 	Annotations map[string]string `json:"annotations"`
 }
 
-func readRules(t *testing.T) ruleFile {
+// readRules reads a plain rule file: the committed one or a fresh rendering.
+func readRules(t *testing.T, path string) ruleFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(), rulesFile))
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rf ruleFile
 	if err := utilyaml.UnmarshalStrict(b, &rf); err != nil {
-		t.Fatalf("%s: %v", rulesFile, err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return rf
 }
 
-func alerts(t *testing.T) []rule {
+func alerts(t *testing.T, rf ruleFile) []rule {
 	t.Helper()
 	var out []rule
-	for _, g := range readRules(t).Groups {
+	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			if r.Alert != "" {
 				out = append(out, r)
@@ -139,19 +92,22 @@ func alerts(t *testing.T) []rule {
 
 // The alerts the issue asks for, by what they watch; each must exist.
 var requiredAlerts = map[string]string{
-	"OrphanNamespaceBacklogHigh":  `max by (kind) (instant_orphan_db_sweep_candidates_current) > 25`,
-	"OrphanNamespaceCandidateOld": "instant_orphan_db_sweep_oldest_candidate_age_seconds",
-	"OrphanSweepFailing":          "instant_orphan_db_sweep_up == 0 and instant_orphan_db_sweep_enabled == 1",
-	"OrphanSweepStale":            "instant_orphan_db_sweep_last_success_timestamp_seconds",
-	"OrphanExporterAbsent":        "absent(",
-	"OrphanCandidateResurrected":  "instant_orphan_db_sweep_candidates_resurrected_total",
+	"OrphanNamespaceBacklogHigh":     `max by (kind) (instant_orphan_db_sweep_candidates_current{job="orphans-exporter"}) > 25`,
+	"OrphanNamespaceCandidateOld":    `instant_orphan_db_sweep_oldest_candidate_age_seconds{job="orphans-exporter"}`,
+	"OrphanSweepFailing":             `instant_orphan_db_sweep_up{job="orphans-exporter"} == 0 and instant_orphan_db_sweep_enabled{job="orphans-exporter"} == 1`,
+	"OrphanSweepStale":               `instant_orphan_db_sweep_last_success_timestamp_seconds{job="orphans-exporter"}`,
+	"OrphanExporterAbsent":           `absent(up{job="orphans-exporter"} == 1)`,
+	"OrphanCandidateResurrected":     `instant_orphan_db_sweep_candidates_resurrected_total{job="orphans-exporter"}`,
+	"TenantResourceWithoutNamespace": `instant_orphan_db_sweep_ghosts_current{job="orphans-exporter"}`,
+	"OrphanLeakedStorageHigh":        `instant_orphan_db_sweep_candidates_storage_requested_bytes{job="orphans-exporter"}`,
 }
 
-// alertsByName indexes the alerts by name; a name defined twice fails the test.
-func alertsByName(t *testing.T) map[string]rule {
+// alertsByName indexes a rule file's alerts by name; a name defined twice
+// fails the test.
+func alertsByName(t *testing.T, rf ruleFile) map[string]rule {
 	t.Helper()
 	byName := map[string]rule{}
-	for _, a := range alerts(t) {
+	for _, a := range alerts(t, rf) {
 		if _, dup := byName[a.Alert]; dup {
 			t.Errorf("alert %s defined twice", a.Alert)
 		}
@@ -171,8 +127,7 @@ func ruleTests(t *testing.T) []string {
 }
 
 func TestAlertRules(t *testing.T) {
-	tests := ruleTests(t)
-	byName := alertsByName(t)
+	byName := alertsByName(t, readRules(t, filepath.Join(repoRoot(), rulesFile)))
 	t.Run("required alerts", func(t *testing.T) {
 		for name, fragment := range requiredAlerts {
 			a, ok := byName[name]
@@ -189,6 +144,10 @@ func TestAlertRules(t *testing.T) {
 		}
 		if f := byName["OrphanSweepFailing"]; f.For != "15m" {
 			t.Errorf("OrphanSweepFailing: for %q, want 15m", f.For)
+		}
+		// absent() of a comparison has no labels: the selector's job routes it.
+		if a := byName["OrphanExporterAbsent"]; a.Labels["job"] != "orphans-exporter" || a.Labels["namespace"] != "" {
+			t.Errorf("OrphanExporterAbsent labels %v: want job orphans-exporter from the selector and no namespace", a.Labels)
 		}
 	})
 
@@ -208,53 +167,61 @@ func TestAlertRules(t *testing.T) {
 				}
 			}
 			_, anchor, _ := strings.Cut(a.Annotations["runbook_url"], "/docs/deploy.md#")
-			if !anchors[anchor] {
-				t.Errorf("%s: runbook_url %q points at no heading of docs/deploy.md", a.Alert, a.Annotations["runbook_url"])
+			if anchor != strings.ToLower(a.Alert) || !anchors[anchor] {
+				t.Errorf("%s: runbook_url %q points at no heading of docs/deploy.md named after the alert", a.Alert, a.Annotations["runbook_url"])
 			}
 		}
 	})
 
 	t.Run("every alert has a firing and a quiet case", func(t *testing.T) {
-		firing, quiet := map[string]int{}, map[string]int{}
-		for _, path := range tests {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tf struct {
-				RuleFiles []string `json:"rule_files"`
-				Tests     []struct {
-					AlertRuleTests []struct {
-						Alertname string           `json:"alertname"`
-						ExpAlerts []map[string]any `json:"exp_alerts"`
-					} `json:"alert_rule_test"`
-				} `json:"tests"`
-			}
-			if err := utilyaml.Unmarshal(b, &tf); err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			if len(tf.RuleFiles) != 1 || filepath.Clean(filepath.Join(filepath.Dir(path), tf.RuleFiles[0])) != filepath.Join(repoRoot(), rulesFile) {
-				t.Errorf("%s tests %v, want only %s", path, tf.RuleFiles, rulesFile)
-			}
-			for _, tc := range tf.Tests {
-				for _, at := range tc.AlertRuleTests {
-					if _, ok := byName[at.Alertname]; !ok {
-						t.Errorf("%s tests unknown alert %s", path, at.Alertname)
-					}
-					if len(at.ExpAlerts) > 0 {
-						firing[at.Alertname]++
-					} else {
-						quiet[at.Alertname]++
-					}
+		checkAlertCases(t, byName, filepath.Join(repoRoot(), rulesFile), ruleTests(t))
+	})
+}
+
+// checkAlertCases reads promtool test files: each must test rulesPath and
+// nothing else, and each alert must have a case that fires and one that stays
+// quiet.
+func checkAlertCases(t *testing.T, byName map[string]rule, rulesPath string, testFiles []string) {
+	t.Helper()
+	firing, quiet := map[string]int{}, map[string]int{}
+	for _, path := range testFiles {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tf struct {
+			RuleFiles []string `json:"rule_files"`
+			Tests     []struct {
+				AlertRuleTests []struct {
+					Alertname string           `json:"alertname"`
+					ExpAlerts []map[string]any `json:"exp_alerts"`
+				} `json:"alert_rule_test"`
+			} `json:"tests"`
+		}
+		if err := utilyaml.Unmarshal(b, &tf); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(tf.RuleFiles) != 1 || filepath.Clean(filepath.Join(filepath.Dir(path), tf.RuleFiles[0])) != rulesPath {
+			t.Errorf("%s tests %v, want only %s", path, tf.RuleFiles, rulesPath)
+		}
+		for _, tc := range tf.Tests {
+			for _, at := range tc.AlertRuleTests {
+				if _, ok := byName[at.Alertname]; !ok {
+					t.Errorf("%s tests unknown alert %s", path, at.Alertname)
+				}
+				if len(at.ExpAlerts) > 0 {
+					firing[at.Alertname]++
+				} else {
+					quiet[at.Alertname]++
 				}
 			}
 		}
-		for name := range byName {
-			if firing[name] == 0 || quiet[name] == 0 {
-				t.Errorf("%s: %d firing and %d quiet cases, want at least one of each", name, firing[name], quiet[name])
-			}
+	}
+	for name := range byName {
+		if firing[name] == 0 || quiet[name] == 0 {
+			t.Errorf("%s: %d firing and %d quiet cases, want at least one of each", name, firing[name], quiet[name])
 		}
-	})
+	}
 }
 
 var headingRE = regexp.MustCompile(`(?m)^#{1,6}\s+(.+?)\s*$`)

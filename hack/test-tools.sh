@@ -2,13 +2,14 @@
 # Builds the binaries the test bed needs into bin/, once per version:
 #   bin/k8s/{kube-apiserver,etcd,kubectl}   the control plane for envtest (KUBEBUILDER_ASSETS)
 #   bin/promtool                            alert rule checks and unit tests
+#   bin/jsonnet                             renders the alerts and dashboard from deploy/mixin
 #   bin/kubectl-krew, bin/validate-krew-manifest
 # and fetches the Prometheus Operator module, whose CRDs the deploy tests
 # install, into the Go module cache.
 # Each binary is built under a versioned name and linked, so a version bump
 # rebuilds exactly what changed and nothing else.
 #
-# Usage: hack/test-tools.sh [all|k8s|promtool|krew|crds]...
+# Usage: hack/test-tools.sh [all|k8s|promtool|jsonnet|krew|crds]...
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,6 +58,11 @@ promtool() {
 	link "${bin}/promtool-${PROMETHEUS_VERSION}" "${bin}/promtool"
 }
 
+jsonnet() {
+	build "${bin}/jsonnet-${JSONNET_VERSION}" jsonnet github.com/google/go-jsonnet/cmd/jsonnet
+	link "${bin}/jsonnet-${JSONNET_VERSION}" "${bin}/jsonnet"
+}
+
 krew() {
 	build "${bin}/kubectl-krew-${KREW_VERSION}" krew sigs.k8s.io/krew/cmd/krew
 	link "${bin}/kubectl-krew-${KREW_VERSION}" "${bin}/kubectl-krew"
@@ -78,8 +84,8 @@ targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(all)
 for t in "${targets[@]}"; do
 	case "${t}" in
-	all) k8s; promtool; krew; crds ;;
-	k8s | promtool | krew | crds) "${t}" ;;
-	*) log "unknown target ${t} (want all, k8s, promtool, krew or crds)"; exit 2 ;;
+	all) k8s; promtool; jsonnet; krew; crds ;;
+	k8s | promtool | jsonnet | krew | crds) "${t}" ;;
+	*) log "unknown target ${t} (want all, k8s, promtool, jsonnet, krew or crds)"; exit 2 ;;
 	esac
 done
