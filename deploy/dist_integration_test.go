@@ -218,8 +218,9 @@ func checkExecutable(b []byte, p release.Platform) error {
 		if err != nil {
 			return err
 		}
-		if p.Arch != "amd64" || f.Machine != pe.IMAGE_FILE_MACHINE_AMD64 {
-			return fmt.Errorf("PE machine %#x for %s", f.Machine, p.Arch)
+		want := map[string]uint16{"amd64": pe.IMAGE_FILE_MACHINE_AMD64, "arm64": pe.IMAGE_FILE_MACHINE_ARM64}[p.Arch]
+		if f.Machine != want {
+			return fmt.Errorf("PE machine %#x for %s, want %#x", f.Machine, p.Arch, want)
 		}
 	default:
 		return fmt.Errorf("unknown os %s", p.OS)

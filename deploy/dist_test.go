@@ -69,6 +69,15 @@ func checkKrewManifest(t *testing.T, m krewManifest) map[release.Platform]string
 	if n := len(strings.Fields(m.Spec.ShortDescription)); n < 2 || n > 8 || len(m.Spec.ShortDescription) > 60 {
 		t.Errorf("shortDescription %q: want a few words", m.Spec.ShortDescription)
 	}
+	// krew's index wants prose: what it is and what it needs, no usage block.
+	for _, line := range strings.Split(m.Spec.Description, "\n") {
+		if l := strings.TrimSpace(line); strings.HasSuffix(l, ":") || strings.HasPrefix(l, "kubectl ") || strings.HasPrefix(line, "  ") {
+			t.Errorf("description line %q: want prose only, no usage block", line)
+		}
+	}
+	if len(strings.Fields(m.Spec.Description)) < 20 {
+		t.Errorf("description %q: want a paragraph", m.Spec.Description)
+	}
 	if c := strings.ToLower(m.Spec.Caveats); !strings.Contains(c, "completion") || strings.Count(c, "\n\n") > 0 {
 		t.Errorf("caveats should be the completion step only:\n%s", m.Spec.Caveats)
 	}

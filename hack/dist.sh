@@ -11,6 +11,8 @@
 #   KREW_MANIFEST  rendered manifest (.krew.yaml)
 #   RELEASE_BASE_URL  download directory of the release
 #                  (https://github.com/orphansweep/orphans/releases/download/<version>)
+#   BUILD_DIR      where the binaries are kept, as <os>_<arch>/kubectl-orphans[.exe]
+#                  (a temporary directory, removed at the end, when unset)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,8 +37,13 @@ branch="$(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)"
 ldflags="-s -w -X ${pkg}.Version=${version#v} -X ${pkg}.Revision=${revision} -X ${pkg}.Branch=${branch}"
 ldflags+=" -X ${pkg}.BuildUser=orphans -X ${pkg}.BuildDate=${build_date}"
 
-build="$(mktemp -d)"
-trap 'rm -rf "${build}"' EXIT
+if [[ -n "${BUILD_DIR:-}" ]]; then
+	build="${BUILD_DIR}"
+	mkdir -p "${build}"
+else
+	build="$(mktemp -d)"
+	trap 'rm -rf "${build}"' EXIT
+fi
 mkdir -p "${dist}"
 
 mapfile -t platforms < <(go run ./hack/release -list-platforms)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/kube/scrapeauth"
 	"github.com/orphansweep/orphans/internal/ledger"
 	"github.com/orphansweep/orphans/internal/logsafe"
 	"github.com/orphansweep/orphans/internal/sweep"
@@ -46,7 +47,7 @@ type Exporter struct {
 	contentsReader ContentsReader
 	contents       *contentsLoop
 	// scrapeAuth is nil unless --web.auth=kubernetes.
-	scrapeAuth *kube.ScrapeAuth
+	scrapeAuth *scrapeauth.Auth
 	reg        *prometheus.Registry
 	// metricsHandler and apiHandler are the two listeners' surfaces.
 	metricsHandler, apiHandler http.Handler
@@ -66,7 +67,7 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.scrapeAuth, err = kube.NewScrapeAuth(restCfg, log); err != nil {
+		if e.scrapeAuth, err = scrapeauth.New(restCfg, log); err != nil {
 			return nil, err
 		}
 	}

@@ -29,14 +29,15 @@ const PluginName = "orphans"
 // Platform is one os/arch the plugin is released for.
 type Platform struct{ OS, Arch string }
 
-// Platforms are the release targets: krew's common platforms, windows on
-// amd64 only.
+// Platforms are the release targets: linux, darwin and windows, each on
+// amd64 and arm64.
 var Platforms = []Platform{
 	{"linux", "amd64"},
 	{"linux", "arm64"},
 	{"darwin", "amd64"},
 	{"darwin", "arm64"},
 	{"windows", "amd64"},
+	{"windows", "arm64"},
 }
 
 func (p Platform) String() string { return p.OS + "/" + p.Arch }

@@ -1,4 +1,7 @@
-package kube
+// Package scrapeauth authenticates and authorizes scrapes of the exporter's
+// metrics through the API server, apart from package kube so that only the
+// exporter links the API server library it needs.
+package scrapeauth
 
 import (
 	"fmt"
@@ -17,23 +20,23 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// ScrapeAuthCacheTTL is the longest a review's answer is reused: a revoked
+// CacheTTL is the longest a review's answer is reused: a revoked
 // token or a removed permission stops working within it.
-const ScrapeAuthCacheTTL = time.Minute
+const CacheTTL = time.Minute
 
-// ScrapeAuth lets a request through only when the API server vouches for its
+// Auth lets a request through only when the API server vouches for its
 // caller, as it does for its own non-resource URLs: the bearer token is
 // checked with a TokenReview, and the permission to get the request's path
 // with a SubjectAccessReview. It uses the API server library's delegating
 // authenticator and authorizer, which cache both answers.
-type ScrapeAuth struct {
+type Auth struct {
 	authn authenticator.Request
 	authz authorizer.Authorizer
 	log   *slog.Logger
 }
 
-// NewScrapeAuth builds a ScrapeAuth that reviews through the API server at cfg.
-func NewScrapeAuth(cfg *rest.Config, log *slog.Logger) (*ScrapeAuth, error) {
+// New builds an Auth that reviews through the API server at cfg.
+func New(cfg *rest.Config, log *slog.Logger) (*Auth, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scrape authentication client: %w", err)
@@ -45,28 +48,28 @@ func NewScrapeAuth(cfg *rest.Config, log *slog.Logger) (*ScrapeAuth, error) {
 		TokenAccessReviewClient:  client.AuthenticationV1(),
 		TokenAccessReviewTimeout: 10 * time.Second,
 		WebhookRetryBackoff:      backoff,
-		CacheTTL:                 ScrapeAuthCacheTTL,
+		CacheTTL:                 CacheTTL,
 	}.New()
 	if err != nil {
 		return nil, fmt.Errorf("scrape authenticator: %w", err)
 	}
 	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
 		SubjectAccessReviewClient: client.AuthorizationV1(),
-		AllowCacheTTL:             ScrapeAuthCacheTTL,
-		DenyCacheTTL:              ScrapeAuthCacheTTL / 2,
+		AllowCacheTTL:             CacheTTL,
+		DenyCacheTTL:              CacheTTL / 2,
 		WebhookRetryBackoff:       backoff,
 	}.New()
 	if err != nil {
 		return nil, fmt.Errorf("scrape authorizer: %w", err)
 	}
-	return &ScrapeAuth{authn: authn, authz: authz, log: log}, nil
+	return &Auth{authn: authn, authz: authz, log: log}, nil
 }
 
 // Wrap answers as the API server does for its own paths: 401 without a
 // valid bearer token (a token the review refuses and a review that cannot
 // be made alike), 403 when the token's user may not get the path, 500 when
 // the permission could not be reviewed; otherwise it passes the request on.
-func (a *ScrapeAuth) Wrap(next http.Handler) http.Handler {
+func (a *Auth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, ok, err := a.authn.AuthenticateRequest(r)
 		if err != nil || !ok {
