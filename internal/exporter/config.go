@@ -127,7 +127,7 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("contents.concurrency", "Namespaces whose contents are read at once.").Default("4").SetValue(intValue("contents.concurrency", &o.ContentsConcurrency))
 	app.Flag("contents.budget", "Most namespaces the contents loop reads per --contents.interval (fresh checks aside); beyond it, the unread and the longest unread wait for the next interval, and an unread candidate is not reclaimable.").Default("1000").SetValue(intValue("contents.budget", &o.ContentsBudget))
 	app.Flag("contents.ignore-managers", "Comma-separated field managers whose changes do not count as a change inside a namespace.").Default("").StringVar(&o.ContentsIgnoreManagers)
-	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs).").Default("").StringVar(&o.ContentsExtraResources)
+	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs); Secrets are refused in any spelling.").Default("").StringVar(&o.ContentsExtraResources)
 
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -53,19 +54,46 @@ type Contents struct {
 }
 
 // ParseResource parses group/version/resource; the core group is empty
-// ("/v1/services") or left out ("v1/services").
+// ("/v1/services"), left out ("v1/services") or spelled "core"
+// ("core/v1/services"). Secrets are refused in every spelling, whatever the
+// group or case: contents never read a Secret, and a spelling that slipped
+// through would read them for every candidate.
 func ParseResource(s string) (schema.GroupVersionResource, error) {
-	parts := strings.Split(strings.TrimSpace(s), "/")
-	switch {
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
-		return schema.GroupVersionResource{Version: parts[0], Resource: parts[1]}, nil
-	case len(parts) == 3 && parts[1] != "" && parts[2] != "":
-		if parts[2] == "secrets" && parts[0] == "" {
-			return schema.GroupVersionResource{}, fmt.Errorf("%q: secrets are never read", s)
-		}
-		return schema.GroupVersionResource{Group: parts[0], Version: parts[1], Resource: parts[2]}, nil
+	parts := strings.Split(s, "/")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
 	}
-	return schema.GroupVersionResource{}, fmt.Errorf("%q: want group/version/resource", s)
+	// Before the shape: a bare "secrets" is refused as Secrets, not as a
+	// typo to be corrected into one.
+	if namesSecrets(parts[len(parts)-1]) {
+		return schema.GroupVersionResource{}, fmt.Errorf("%q: Secrets are never read", s)
+	}
+	var gvr schema.GroupVersionResource
+	switch len(parts) {
+	case 2:
+		gvr = schema.GroupVersionResource{Version: parts[0], Resource: parts[1]}
+	case 3:
+		gvr = schema.GroupVersionResource{Group: parts[0], Version: parts[1], Resource: parts[2]}
+		if gvr.Group == "core" {
+			gvr.Group = ""
+		}
+	default:
+		return schema.GroupVersionResource{}, fmt.Errorf("%q: want group/version/resource", s)
+	}
+	// The API server names every group, version and resource in lower case;
+	// any other spelling would fail every read, and every candidate with it.
+	if gvr.Group != "" && len(validation.IsDNS1123Subdomain(gvr.Group)) > 0 ||
+		len(validation.IsDNS1035Label(gvr.Version)) > 0 || len(validation.IsDNS1035Label(gvr.Resource)) > 0 {
+		return schema.GroupVersionResource{}, fmt.Errorf("%q: want group/version/resource in lower case, such as apps/v1/deployments", s)
+	}
+	return gvr, nil
+}
+
+// namesSecrets tells whether one spelling of a resource names Secrets: plural
+// or singular, in any case, alone or as kubectl's resource.version.group.
+func namesSecrets(resource string) bool {
+	name, _, _ := strings.Cut(strings.ToLower(resource), ".")
+	return name == "secrets" || name == "secret"
 }
 
 // NewContents builds a reader with its own client on cfg.
