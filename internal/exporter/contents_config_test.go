@@ -1,8 +1,13 @@
 package exporter
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/orphansweep/orphans/internal/kube"
+	"github.com/orphansweep/orphans/internal/testenv"
 )
 
 // The exporter refuses to start when --contents.extra-resources names
@@ -29,5 +34,29 @@ func TestContentsNeverReadSecrets(t *testing.T) {
 	c, err := o.Validate(envOf())
 	if err != nil || len(c.Contents.Extra) != 2 {
 		t.Fatalf("two extra resources: %+v, %v", c.Contents.Extra, err)
+	}
+}
+
+// The exporter's role grants list on exactly what the contents reader
+// lists: a kind read without its rule would fail every candidate's read,
+// a rule without a read would be a permission nobody needs.
+func TestExporterRulesListWhatContentsRead(t *testing.T) {
+	read := map[string]bool{"/pods": true, "/persistentvolumeclaims": true}
+	for _, gvr := range kube.ChangeResources {
+		read[gvr.Group+"/"+gvr.Resource] = true
+	}
+	granted := map[string]bool{}
+	for _, r := range testenv.ExporterRules() {
+		if !slices.Equal(r.Verbs, []string{"list"}) {
+			continue
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				granted[g+"/"+res] = true
+			}
+		}
+	}
+	if !maps.Equal(read, granted) {
+		t.Fatalf("the contents reader lists %v, the exporter's role grants list on %v", slices.Sorted(maps.Keys(read)), slices.Sorted(maps.Keys(granted)))
 	}
 }

@@ -53,9 +53,10 @@ func TestContentsOnTheRealAPIServer(t *testing.T) {
 	}
 	time.Sleep(fleetGrace)
 
+	// Reads must take well under the quiet period, which the test waits out.
 	const quiet = 5 * time.Second
 	r := start(t, testConfig(t, exporterUser(t, "exporter-contents"), destructiveEnv(),
-		"--namespace.prefix="+pfx, "--sweep.confirmations=1", "--reclaim.quiet-period="+quiet.String()))
+		"--namespace.prefix="+pfx, "--sweep.confirmations=1", "--reclaim.quiet-period="+quiet.String(), "--contents.qps=50"))
 	r.sweep()
 
 	c := candidateOf(t, r, full)

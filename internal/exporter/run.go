@@ -45,6 +45,8 @@ type Exporter struct {
 	// contentsReader is nil when the sweep or contents are off.
 	contentsReader ContentsReader
 	contents       *contentsLoop
+	// sightings are the contents readers' shared memory; nil with contents off.
+	sightings *kube.Sightings
 	// scrapeAuth is nil unless --web.auth=kubernetes.
 	scrapeAuth *kube.ScrapeAuth
 	reg        *prometheus.Registry
@@ -96,6 +98,8 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 		if cfg.ContentsInterval > 0 {
 			opts := cfg.Contents
 			opts.OnRequest = func() { e.sweeper.metrics.contentsRequests.Inc() }
+			e.sightings = kube.NewSightings()
+			opts.Sightings = e.sightings
 			if e.contentsReader, err = kube.NewContents(restCfg, opts); err != nil {
 				e.Close()
 				return nil, err
@@ -122,7 +126,7 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 	if e.contentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
 		source := &contentsSource{reader: e.contentsReader, now: now, redact: cfg.Redactor(), log: e.log, prefix: cfg.Policy.Prefix}
 		e.contents = &contentsLoop{cfg: cfg, log: e.log, source: source, book: e.sweeper.contents,
-			sweeper: e.sweeper, now: now, swept: make(chan struct{}, 1)}
+			sweeper: e.sweeper, now: now, swept: make(chan struct{}, 1), sightings: e.sightings}
 		e.sweeper.contentsLoop = e.contents
 		e.server.contents = source
 	}
