@@ -203,8 +203,10 @@ func (l *contentsLoop) budget(targets []api.Candidate) []api.Candidate {
 		slices.SortStableFunc(targets, func(a, b api.Candidate) int { return readAt(a).Compare(readAt(b)) })
 		if !l.exhausted {
 			l.exhausted = true
+			// The budget is at most what --contents.qps reads in an interval.
 			l.log.Warn("contents.budget_exhausted", "candidates_to_read", len(targets), "reading", left,
-				"budget", l.cfg.ContentsBudget, "interval", l.cfg.ContentsInterval.String())
+				"budget", l.cfg.ContentsBudget, "interval", l.cfg.ContentsInterval.String(), "qps", l.cfg.Contents.QPS,
+				"requests_per_namespace", l.cfg.Contents.RequestsPerNamespace())
 		}
 		targets = targets[:left]
 	}

@@ -45,9 +45,12 @@ var changeSubresources = []string{"scale", "ephemeralcontainers"}
 // ContentsOptions shape the contents reader.
 type ContentsOptions struct {
 	// QPS and Burst limit the reader's own client, apart from the informer's
-	// and the fresh checks'.
+	// and any other reader's.
 	QPS   float32
 	Burst int
+	// Timeout bounds one namespace's read, the wait for the limiter
+	// included; 0 for the client's request timeout.
+	Timeout time.Duration
 	// IgnoreManagers are field managers whose changes do not count.
 	IgnoreManagers []string
 	// Extra are resources read besides ChangeResources (an operator's CRDs).
@@ -142,8 +145,11 @@ func NewContents(cfg *rest.Config, o ContentsOptions) (*Contents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("contents client: %w", err)
 	}
-	c := &Contents{typed: typed, meta: meta, ignore: o.IgnoreManagers, timeout: cfg.Timeout,
+	c := &Contents{typed: typed, meta: meta, ignore: o.IgnoreManagers, timeout: o.Timeout,
 		resources: append(slices.Clone(ChangeResources), o.Extra...), sightings: o.Sightings, now: o.Now}
+	if c.timeout <= 0 {
+		c.timeout = cfg.Timeout
+	}
 	if c.timeout <= 0 {
 		c.timeout = 10 * time.Second
 	}
@@ -154,6 +160,13 @@ func NewContents(cfg *rest.Config, o ContentsOptions) (*Contents, error) {
 		c.now = time.Now
 	}
 	return c, nil
+}
+
+// RequestsPerNamespace is how many API requests one namespace's read makes
+// at least: its GET, and one list of each kind (more for a list longer than
+// a page).
+func (o ContentsOptions) RequestsPerNamespace() int {
+	return 1 + 2 + len(ChangeResources) + len(o.Extra)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
