@@ -40,6 +40,8 @@ type Exporter struct {
 	freshLedger *ledger.Ledger
 	ghosts      *GhostSweeper
 	ghostLedger *ledger.Ghosts
+	// ghostGetter confirms ghosts under --namespace.selector; nil otherwise.
+	ghostGetter NamespaceGetter
 	// ghostSource is what the ghost sweeper reads; nil when ghosts are off.
 	ghostSource GhostLedger
 	// contentsReader (the loop's) and freshContentsReader (the fresh
@@ -95,6 +97,12 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 				return nil, err
 			}
 			e.ghostSource = e.ghostLedger
+			if cfg.Selector != "" {
+				if e.ghostGetter, err = kube.NewNamespaceGetter(restCfg, cfg.Ghosts.ConfirmQPS, cfg.Ghosts.ConfirmBurst); err != nil {
+					e.Close()
+					return nil, err
+				}
+			}
 		}
 		ns, led, fresh = e.namespaces, e.ledger, e.freshLedger
 		if cfg.ContentsInterval > 0 {
@@ -126,7 +134,11 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 		ghostSource = e.ghostSource
 	}
 	gm := newGhostMetrics(cfg.MetricsNamespace, func() *GhostSnapshot { return e.ghosts.Latest() })
-	e.ghosts = newGhostSweeper(cfg, e.log, ns, ghostSource, gm, now)
+	getter := NamespaceGetter(ns)
+	if e.ghostGetter != nil {
+		getter = e.ghostGetter
+	}
+	e.ghosts = newGhostSweeper(cfg, e.log, ns, getter, ghostSource, gm, now)
 	e.server.ghosts = e.ghosts
 	e.sweeper.contents = newContentsBook()
 	if e.contentsReader != nil && e.freshContentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
