@@ -100,6 +100,7 @@ var requiredAlerts = map[string]string{
 	"OrphanCandidateResurrected":     `instant_orphan_db_sweep_candidates_resurrected_total{job="orphans-exporter"}`,
 	"TenantResourceWithoutNamespace": `instant_orphan_db_sweep_ghosts_current{job="orphans-exporter"}`,
 	"OrphanLeakedStorageHigh":        `instant_orphan_db_sweep_candidates_storage_requested_bytes{job="orphans-exporter"}`,
+	"OrphanSafetyGuardWeakened":      `max by (guard) (instant_orphan_db_sweep_guard_weakened{job="orphans-exporter"}) > 0`,
 }
 
 // alertsByName indexes a rule file's alerts by name; a name defined twice

@@ -97,6 +97,16 @@ local text = import 'text.libsonnet';
           'The PVCs of the current orphan candidates of kind {{ $labels.kind }} request {{ $value | humanize1024 }}B of storage that no live tenant uses. `kubectl orphans list -o wide` shows it per namespace; reclaim them deliberately, or find out why the ledger disowns them.',
           c.leakedStorageFor,
         ),
+        // A guard lowered for a test bed must never reach production in
+        // silence: the exporter exports one series per guard, 1 when weakened.
+        alert(
+          'OrphanSafetyGuardWeakened',
+          'warning',
+          '%s > 0' % q.agg('max', ['guard'], q.metric('guard_weakened')),
+          'The orphan sweep runs with the safety guard {{ $labels.guard }} weaker than its default.',
+          "The exporter was started with --{{ $labels.guard }} set weaker than its default: candidates may be reported or marked reclaimable on less evidence than the defaults require. Its config.warning log line has the value and the default, and /candidates lists the guard in policy.weakened. Restore the default, or keep it only where that is deliberate (a test bed).",
+          c.guardWeakenedFor,
+        ),
       ],
     }],
   },

@@ -31,5 +31,8 @@
     ghostsFor: '15m',
     leakedStorageGiB: 100,  // requested by one kind's candidates' PVCs
     leakedStorageFor: '1h',
+    // A weakened guard is a configuration: it does not flap, so a short wait
+    // only rides out a rollout that corrects it.
+    guardWeakenedFor: '5m',
   },
 }

@@ -36,6 +36,7 @@ var Reasons = []string{ReasonNoRow, ReasonTerminal, ReasonUnknownStatus}
 const (
 	NotReclaimableSweepDisabled       = "sweep_disabled"
 	NotReclaimableTerminating         = "terminating"
+	NotReclaimableNoncanonicalToken   = "noncanonical_token"
 	NotReclaimableUnknownStatus       = "unknown_status"
 	NotReclaimableNoProvenType        = "no_proven_type"
 	NotReclaimableMixedTypes          = "mixed_types"

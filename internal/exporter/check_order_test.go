@@ -26,7 +26,7 @@ func TestFreshCheckReadsContentsOfCandidatesOnly(t *testing.T) {
 	loopReads := loop.reads.Load()
 
 	for name, why := range map[string]string{
-		"instant-customer-l":       api.WhyLive,
+		nsL:                        api.WhyLive,
 		"instant-customer-missing": api.WhyNotFound,
 		"instant-customer-y":       api.WhyWithinGrace,
 		"instant-customer-k":       api.WhyExcluded,
@@ -40,7 +40,7 @@ func TestFreshCheckReadsContentsOfCandidatesOnly(t *testing.T) {
 		}
 	}
 	var c api.Candidate
-	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || !c.Reclaimable || c.Contents == nil {
+	if code := serve(t, e, "/candidates/"+nsR, &c); code != http.StatusOK || !c.Reclaimable || c.Contents == nil {
 		t.Fatalf("the confirmed candidate: %d %+v", code, c)
 	}
 	if n := fresh.reads.Load(); n != 1 {
@@ -52,11 +52,11 @@ func TestFreshCheckReadsContentsOfCandidatesOnly(t *testing.T) {
 
 	// What the fresh check reads decides: a change just now holds reclaim back.
 	fresh.mu.Lock()
-	fresh.byNS = map[string]api.Contents{"instant-customer-r": {LastChangeAt: seamNow}}
+	fresh.byNS = map[string]api.Contents{nsR: {LastChangeAt: seamNow}}
 	fresh.mu.Unlock()
 	e.cfg.Policy.QuietPeriod = time.Hour
 	e.server.cfg.Policy.QuietPeriod = time.Hour
-	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || c.Reclaimable ||
+	if code := serve(t, e, "/candidates/"+nsR, &c); code != http.StatusOK || c.Reclaimable ||
 		c.NotReclaimableReason != api.NotReclaimableRecentChange || !c.Contents.LastChangeAt.Equal(seamNow) {
 		t.Fatalf("a candidate changed just now: %d %+v", code, c)
 	}

@@ -62,6 +62,8 @@ type Options struct {
 	LedgerMaxConns           int
 	LedgerFreshDSN           string
 	LedgerMaxReplicaLag      time.Duration
+	LedgerMaxReceiverSilence time.Duration
+	LedgerSchema             string
 	LedgerAllowInsecure      bool
 
 	ReclaimTypes          string
@@ -104,7 +106,8 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("namespace.selector", "Label selector a tenant namespace must match (applied by the API server).").Default("").StringVar(&o.NamespaceSelector)
 
 	app.Flag("ledger.dsn-file", "File holding the ledger's PostgreSQL DSN. Alternatively set "+EnvLedgerDSN+".").Default("").StringVar(&o.LedgerDSNFile)
-	app.Flag("ledger.table", "Ledger table, optionally schema-qualified.").Default("resources").StringVar(&o.LedgerTable)
+	app.Flag("ledger.schema", "Schema of the ledger table; the session's search_path is pinned to pg_catalog and this schema.").Default("public").StringVar(&o.LedgerSchema)
+	app.Flag("ledger.table", "Ledger table, in --ledger.schema.").Default("resources").StringVar(&o.LedgerTable)
 	app.Flag("ledger.token-column", "Column holding the token (uuid, text or varchar).").Default("token").StringVar(&o.LedgerTokenColumn)
 	app.Flag("ledger.status-column", "Column holding the status.").Default("status").StringVar(&o.LedgerStatusColumn)
 	app.Flag("ledger.type-column", "Column holding the resource type.").Default("resource_type").StringVar(&o.LedgerTypeColumn)
@@ -116,6 +119,7 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("ledger.max-conns", "Maximum connections of the sweeps to the ledger.").Default("2").SetValue(intValue("ledger.max-conns", &o.LedgerMaxConns))
 	app.Flag("ledger.fresh-dsn", "DSN of the fresh checks' own connections (at most 4), without a password (default: the ledger DSN; or set "+EnvLedgerFreshDSN+").").Default("").StringVar(&o.LedgerFreshDSN)
 	app.Flag("ledger.max-replica-lag", "On a standby, a fresh check answers 503 unless replay has caught up or the last replayed transaction is younger than this.").Default("10s").SetValue(durationValue("ledger.max-replica-lag", &o.LedgerMaxReplicaLag))
+	app.Flag("ledger.max-receiver-silence", "On a standby, a fresh check answers 503 unless its WAL receiver is streaming and has heard from the primary within this.").Default("1m").SetValue(durationValue("ledger.max-receiver-silence", &o.LedgerMaxReceiverSilence))
 	app.Flag("ledger.allow-insecure-transport", "Allow a ledger host that is not loopback without sslmode=verify-full or verify-ca (warns at start).").Default("false").BoolVar(&o.LedgerAllowInsecure)
 
 	app.Flag("reclaim.types", "Comma-separated proven resource types that may be reclaimed.").Default("redis").StringVar(&o.ReclaimTypes)
@@ -162,12 +166,15 @@ type Config struct {
 
 	// Ledger has no DSN when the sweep is disabled and none was given.
 	// FreshLedger is the fresh checks' own pool (4 connections).
-	Ledger           ledger.Config
-	FreshLedger      ledger.Config
-	MaxReplicaLag    time.Duration
-	Ghosts           GhostConfig
-	MetricsNamespace string
-	Kube             kube.ClientOptions
+	Ledger        ledger.Config
+	FreshLedger   ledger.Config
+	MaxReplicaLag time.Duration
+	// MaxReceiverSilence is how long a standby's WAL receiver may have gone
+	// without hearing from the primary for a fresh check to count.
+	MaxReceiverSilence time.Duration
+	Ghosts             GhostConfig
+	MetricsNamespace   string
+	Kube               kube.ClientOptions
 
 	// ContentsInterval is 0 when contents are off. Contents has no OnRequest.
 	ContentsInterval    time.Duration
@@ -181,8 +188,8 @@ type Config struct {
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
-	// Weakened names the guards set weaker than their defaults.
-	Weakened []string
+	// Weakened are the guards set weaker than their defaults.
+	Weakened []Weakened
 }
 
 // Redactor masks tokens after the tenant prefixes, for logs and error texts.
@@ -298,13 +305,22 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if o.LedgerMaxReplicaLag <= 0 {
 		return bad("ledger.max-replica-lag", "%s: must be positive", o.LedgerMaxReplicaLag)
 	}
+	if o.LedgerMaxReceiverSilence <= 0 {
+		return bad("ledger.max-receiver-silence", "%s: must be positive", o.LedgerMaxReceiverSilence)
+	}
 	for flag, v := range map[string]string{
-		"ledger.table": o.LedgerTable, "ledger.token-column": o.LedgerTokenColumn, "ledger.status-column": o.LedgerStatusColumn,
-		"ledger.type-column": o.LedgerTypeColumn, "ledger.created-column": o.LedgerCreatedColumn,
+		"ledger.schema": o.LedgerSchema, "ledger.table": o.LedgerTable, "ledger.token-column": o.LedgerTokenColumn,
+		"ledger.status-column": o.LedgerStatusColumn, "ledger.type-column": o.LedgerTypeColumn, "ledger.created-column": o.LedgerCreatedColumn,
 	} {
 		if strings.TrimSpace(v) == "" {
 			return bad(flag, "empty")
 		}
+	}
+	if strings.Contains(o.LedgerTable, ".") {
+		return bad("ledger.table", "%q: give the table's name alone and its schema with --ledger.schema", o.LedgerTable)
+	}
+	if o.LedgerTerminatedAtColumn != "" && o.LedgerTerminatedAtColumn == o.LedgerCreatedColumn {
+		return bad("ledger.terminated-at-column", "%q is also --ledger.created-column: a row's creation does not date its termination, and every terminal row would look terminated long ago", o.LedgerTerminatedAtColumn)
 	}
 	if o.LedgerQueryTimeout <= 0 || o.LedgerQueryTimeout > o.SweepTimeout {
 		return bad("ledger.query-timeout", "%s: must be positive and at most --sweep.timeout (%s)", o.LedgerQueryTimeout, o.SweepTimeout)
@@ -363,6 +379,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 		}
 	}
 
+	c.Weakened = o.weakenedGuards()
 	c.Interval, c.Timeout = o.SweepInterval, o.SweepTimeout
 	c.Policy = sweep.Policy{
 		Prefix:               o.NamespacePrefix,
@@ -384,6 +401,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 	}
 	c.Ledger = ledger.Config{
 		DSN:                dsn,
+		Schema:             o.LedgerSchema,
 		Table:              o.LedgerTable,
 		TokenColumn:        o.LedgerTokenColumn,
 		StatusColumn:       o.LedgerStatusColumn,
@@ -398,7 +416,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c.FreshLedger.DSN = freshDSN
 	c.FreshLedger.MaxConns = FreshChecks
 	c.FreshLedger.ApplicationName = "orphans-exporter-fresh"
-	c.MaxReplicaLag = o.LedgerMaxReplicaLag
+	c.MaxReplicaLag, c.MaxReceiverSilence = o.LedgerMaxReplicaLag, o.LedgerMaxReceiverSilence
 	c.Kube = kube.ClientOptions{Kubeconfig: o.Kubeconfig, Timeout: o.KubeTimeout, UserAgent: "orphans-exporter",
 		QPS: float32(o.KubeQPS), Burst: o.KubeBurst}
 	c.Ghosts = o.Ghosts.config(c)

@@ -53,8 +53,9 @@ func TestContentsOnTheRealAPIServer(t *testing.T) {
 	}
 	time.Sleep(fleetGrace)
 
-	// Reads must take well under the quiet period, which the test waits out.
-	const quiet = 5 * time.Second
+	// Long enough that a round and a sweep under the race detector on a
+	// busy machine fit in it after a change.
+	const quiet = 10 * time.Second
 	r := start(t, testConfig(t, exporterUser(t, "exporter-contents"), destructiveEnv(),
 		"--namespace.prefix="+pfx, "--sweep.confirmations=1", "--reclaim.quiet-period="+quiet.String(), "--contents.qps=50"))
 	r.sweep()

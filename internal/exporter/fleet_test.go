@@ -153,7 +153,7 @@ func TestFleetCandidates(t *testing.T) {
 		prefix + tRedisDel:    {api.KindRedis, "redis", api.ReasonTerminal, "deleted", "", true, false},
 		prefix + tPgExpired:   {api.KindCustomer, "postgres", api.ReasonTerminal, "expired", api.NotReclaimableTypeNotAllowed, false, false},
 		prefix + tNoRow:       {api.KindCustomer, "", api.ReasonNoRow, "", api.NotReclaimableNoProvenType, false, false},
-		prefix + tNotUUID:     {api.KindCustomer, "", api.ReasonNoRow, "", api.NotReclaimableNoProvenType, false, false},
+		prefix + tNotUUID:     {api.KindCustomer, "", api.ReasonNoRow, "", api.NotReclaimableNoncanonicalToken, false, false},
 		prefix + tTerminating: {api.KindRedis, "redis", api.ReasonTerminal, "failed", api.NotReclaimableTerminating, false, true},
 	}
 	if got := summarize(doc.Candidates); !reflect.DeepEqual(got, wantSet) {

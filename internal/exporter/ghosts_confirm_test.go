@@ -55,7 +55,7 @@ func TestGhostConfirmationOnASecondRead(t *testing.T) {
 		ledgerRows = append(ledgerRows, liveRow(tok, "redis", 2*time.Hour))
 	}
 	ledgerRows = append(ledgerRows, liveRows("ghost-%d", 5)...)
-	ledgerRows = append(ledgerRows, liveRow("UPPER", "postgres", 3*time.Hour), liveRow("l", "redis", 2*time.Hour))
+	ledgerRows = append(ledgerRows, liveRow("UPPER", "postgres", 3*time.Hour), liveRow(tokL, "redis", 2*time.Hour))
 	gl.set(ledgerRows, nil)
 
 	e.ghosts.SweepOnce(context.Background())

@@ -71,13 +71,13 @@ func liveRow(token, typ string, age time.Duration) sweep.LiveRow {
 	return sweep.LiveRow{Token: token, Status: "active", ResourceType: typ, CreatedAt: seamNow.Add(-age)}
 }
 
-// ghostExporter is seamExporter with a ghost ledger: "l" has its namespace,
+// ghostExporter is seamExporter with a ghost ledger: tokL has its namespace,
 // "g" is a redis ghost, "y" a live row within grace.
 func ghostExporter(t *testing.T, env map[string]string, args ...string) (*Exporter, *fakeCluster, *fakeGhostLedger) {
 	t.Helper()
 	e, cluster, _ := seamExporter(t, env, args...)
 	gl := &fakeGhostLedger{rows: []sweep.LiveRow{
-		liveRow("l", "redis", 72*time.Hour), liveRow("g", "redis", 2*time.Hour), liveRow("y", "redis", time.Minute),
+		liveRow(tokL, "redis", 72*time.Hour), liveRow("g", "redis", 2*time.Hour), liveRow("y", "redis", time.Minute),
 	}}
 	e.ghosts.ledger = gl
 	return e, cluster, gl
@@ -188,7 +188,7 @@ func TestGhostSweepFailsAlone(t *testing.T) {
 func TestGhostGuard(t *testing.T) {
 	e, _, gl := ghostExporter(t, bothOn, "--sweep.guard-min-namespaces=3")
 	// Three live tokens past grace, two without a namespace: above half.
-	gl.set([]sweep.LiveRow{liveRow("l", "redis", 2*time.Hour), liveRow("a", "redis", 2*time.Hour), liveRow("b", "postgres", 2*time.Hour)}, nil)
+	gl.set([]sweep.LiveRow{liveRow(tokL, "redis", 2*time.Hour), liveRow("a", "redis", 2*time.Hour), liveRow("b", "postgres", 2*time.Hour)}, nil)
 	e.ghosts.SweepOnce(context.Background())
 	var body api.Error
 	if code := serve(t, e, "/ghosts", &body); code != http.StatusServiceUnavailable || !strings.Contains(body.Error, StageGuard) {

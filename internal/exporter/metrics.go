@@ -30,11 +30,12 @@ type metrics struct {
 	duration          prometheus.Histogram
 	ledgerDuration    prometheus.Histogram
 	contentsRequests  prometheus.Counter
+	guardWeakened     *prometheus.GaugeVec
 	registered        []prometheus.Collector
 	snapshotCollector *snapshotCollector
 }
 
-func newMetrics(ns string, latest func() *Snapshot, interval float64) *metrics {
+func newMetrics(ns string, latest func() *Snapshot, interval float64, weakened []Weakened) *metrics {
 	m := &metrics{
 		candidatesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: subsystem, Name: "candidates_total",
@@ -72,8 +73,21 @@ func newMetrics(ns string, latest func() *Snapshot, interval float64) *metrics {
 	for _, s := range stages {
 		m.errorsTotal.WithLabelValues(s)
 	}
+	// Every guard exists from start-up: 1 for those set weaker than their
+	// defaults, which the OrphanSafetyGuardWeakened alert watches.
+	m.guardWeakened = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: subsystem, Name: "guard_weakened",
+		Help: "1 when the safety guard (a flag, named without dashes) is set weaker than its default; 0 otherwise.",
+	}, []string{"guard"})
+	for _, g := range GuardNames() {
+		m.guardWeakened.WithLabelValues(g)
+	}
+	for _, w := range weakened {
+		m.guardWeakened.WithLabelValues(w.Guard).Set(1)
+	}
 	m.snapshotCollector = newSnapshotCollector(ns, latest, interval)
-	m.registered = []prometheus.Collector{m.candidatesTotal, m.resurrectedTotal, m.errorsTotal, m.duration, m.ledgerDuration, m.contentsRequests, m.snapshotCollector}
+	m.registered = []prometheus.Collector{m.candidatesTotal, m.resurrectedTotal, m.errorsTotal, m.duration, m.ledgerDuration,
+		m.contentsRequests, m.guardWeakened, m.snapshotCollector}
 	return m
 }
 

@@ -80,7 +80,7 @@ instant_orphan_db_sweep_errors_total{stage="ledger"} 0
 
 func TestMetricsGolden(t *testing.T) {
 	snap := goldenSnapshot()
-	m := newMetrics("instant", func() *Snapshot { return snap }, 30)
+	m := newMetrics("instant", func() *Snapshot { return snap }, 30, nil)
 	reg := prometheus.NewPedanticRegistry()
 	if err := m.register(reg); err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ instant_orphan_db_sweep_up 0
 }
 
 func TestMetricsLint(t *testing.T) {
-	m := newMetrics("instant", goldenSnapshot, 30)
+	m := newMetrics("instant", goldenSnapshot, 30, []Weakened{{Guard: "sweep.grace", Value: "0s", Default: "1h0m0s"}})
 	for _, c := range m.registered {
 		problems, err := testutil.CollectAndLint(c)
 		if err != nil {
@@ -151,7 +151,7 @@ func TestMetricsLint(t *testing.T) {
 }
 
 func TestMetricsNamespaceFlag(t *testing.T) {
-	m := newMetrics("acme", goldenSnapshot, 30)
+	m := newMetrics("acme", goldenSnapshot, 30, nil)
 	reg := prometheus.NewPedanticRegistry()
 	if err := m.register(reg); err != nil {
 		t.Fatal(err)

@@ -126,7 +126,7 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 // wire builds the sweeper, the server and the registry on the given sources.
 func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger, now func() time.Time) (*Exporter, error) {
 	cfg := e.cfg
-	m := newMetrics(cfg.MetricsNamespace, func() *Snapshot { return e.sweeper.Latest() }, cfg.Interval.Seconds())
+	m := newMetrics(cfg.MetricsNamespace, func() *Snapshot { return e.sweeper.Latest() }, cfg.Interval.Seconds(), cfg.Weakened)
 	e.sweeper = newSweeper(cfg, e.log, ns, led, m, now)
 	e.server = newServer(cfg, e.log, e.sweeper, ns, fresh, now)
 	var ghostSource GhostLedger = disabledSource{}
@@ -226,6 +226,10 @@ func (e *Exporter) Run(ctx context.Context) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config.warning", "warning", w)
 	}
+	for _, w := range cfg.Weakened {
+		log.Warn("config.warning", "flag", "--"+w.Guard, "value", w.Value, "default", w.Default,
+			"warning", "a safety guard is set weaker than its default")
+	}
 	log.Info("exporter.starting", "version", version.Info(), "enabled", cfg.Enabled, "destructive_enabled", cfg.Destructive,
 		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
 		"reclaim_types", cfg.Policy.ReclaimTypes, "min_evidence_age", cfg.Policy.MinEvidenceAge,
@@ -271,7 +275,9 @@ func (disabledSource) Get(context.Context, string) (sweep.Namespace, bool, error
 	return sweep.Namespace{}, false, errDisabled
 }
 func (disabledSource) Lookup(context.Context, []string) (sweep.Facts, error) { return nil, errDisabled }
-func (disabledSource) Fresh(context.Context, time.Duration) error            { return errDisabled }
+func (disabledSource) FreshLookup(context.Context, []string, ledger.Freshness) (sweep.Facts, error) {
+	return nil, errDisabled
+}
 
 // NewLogger builds the exporter's only logger: promslog's format and level,
 // with every message and attribute passed through the token redactor.

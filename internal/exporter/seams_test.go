@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/ledger"
 	"github.com/orphansweep/orphans/internal/sweep"
 )
 
@@ -77,7 +78,9 @@ func (f *fakeLedger) Lookup(_ context.Context, tokens []string) (sweep.Facts, er
 	}
 	return out, nil
 }
-func (f *fakeLedger) Fresh(context.Context, time.Duration) error { return nil }
+func (f *fakeLedger) FreshLookup(ctx context.Context, tokens []string, _ ledger.Freshness) (sweep.Facts, error) {
+	return f.Lookup(ctx, tokens)
+}
 func (f *fakeLedger) set(facts sweep.Facts, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -85,6 +88,17 @@ func (f *fakeLedger) set(facts sweep.Facts, err error) {
 }
 
 var seamNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// The seam fleet's tokens, canonical uuids as reclaimable tokens must be,
+// and their namespaces: a redis orphan, an orphan without a row, a live tenant.
+const (
+	tokR = "fed15000-0000-4000-8000-000000000001"
+	tokN = "ee000000-0000-4000-8000-000000000002"
+	tokL = "11fe0000-0000-4000-8000-000000000003"
+	nsR  = "instant-customer-" + tokR
+	nsN  = "instant-customer-" + tokN
+	nsL  = "instant-customer-" + tokL
+)
 
 func seamRow(status, typ string) sweep.Row {
 	return sweep.Row{CreatedAt: seamNow.Add(-72 * time.Hour), Status: status, ResourceType: typ, ExtraNull: true}
@@ -108,12 +122,12 @@ func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporte
 	}
 	old := seamNow.Add(-48 * time.Hour)
 	cluster := &fakeCluster{nss: []sweep.Namespace{
-		{Name: "instant-customer-r", UID: "uid-r", CreatedAt: old},
-		{Name: "instant-customer-n", UID: "uid-n", CreatedAt: old},
-		{Name: "instant-customer-l", UID: "uid-l", CreatedAt: old},
+		{Name: nsR, UID: "uid-r", CreatedAt: old},
+		{Name: nsN, UID: "uid-n", CreatedAt: old},
+		{Name: nsL, UID: "uid-l", CreatedAt: old},
 		{Name: ClusterNamespace, UID: "uid-cluster", CreatedAt: old},
 	}}
-	led := &fakeLedger{facts: sweep.Facts{"r": {seamRow("deleted", "redis")}, "l": {seamRow("active", "redis")}}}
+	led := &fakeLedger{facts: sweep.Facts{tokR: {seamRow("deleted", "redis")}, tokL: {seamRow("active", "redis")}}}
 	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler), contentsReader: &fakeContents{},
 		freshContentsReader: &fakeContents{}}).wire(cluster, led, led, func() time.Time { return seamNow })
 	if err != nil {
@@ -260,7 +274,7 @@ func TestFailedSweepServesNothingAndResetsStreaks(t *testing.T) {
 			sweepOnce(e)
 			serve(t, e, "/candidates", &doc)
 			r := doc.Candidates[1]
-			if r.Namespace != "instant-customer-r" || r.ConsecutiveSweeps != 1 || r.Reclaimable || r.NotReclaimableReason != api.NotReclaimableUnconfirmed {
+			if r.Namespace != nsR || r.ConsecutiveSweeps != 1 || r.Reclaimable || r.NotReclaimableReason != api.NotReclaimableUnconfirmed {
 				t.Fatalf("after recovery: %+v", r)
 			}
 			if v := gauge(t, e, "instant_orphan_db_sweep_candidates_total", "kind", api.KindRedis); v != 1 {
@@ -291,18 +305,18 @@ func TestFreshCheckEvidenceChanged(t *testing.T) {
 	sweepOnce(e)
 	sweepOnce(e)
 	var c api.Candidate
-	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || !c.Reclaimable || c.NamespaceUID != "uid-r" || len(c.EvidenceDigest) != 64 {
+	if code := serve(t, e, "/candidates/"+nsR, &c); code != http.StatusOK || !c.Reclaimable || c.NamespaceUID != "uid-r" || len(c.EvidenceDigest) != 64 {
 		t.Fatalf("confirmed candidate: %d %+v", code, c)
 	}
 	confirmed := c.EvidenceDigest
 	// A row appears between the sweeps and the check.
-	led.set(sweep.Facts{"r": {seamRow("deleted", "redis"), seamRow("expired", "redis")}, "l": {seamRow("active", "redis")}}, nil)
-	if code := serve(t, e, "/candidates/instant-customer-r", &c); code != http.StatusOK || c.Reclaimable ||
+	led.set(sweep.Facts{tokR: {seamRow("deleted", "redis"), seamRow("expired", "redis")}, tokL: {seamRow("active", "redis")}}, nil)
+	if code := serve(t, e, "/candidates/"+nsR, &c); code != http.StatusOK || c.Reclaimable ||
 		c.NotReclaimableReason != api.NotReclaimableEvidenceChanged || c.EvidenceDigest == confirmed {
 		t.Fatalf("changed evidence: %d %+v", code, c)
 	}
 	var nc api.NotCandidate
-	if code := serve(t, e, "/candidates/instant-customer-l", &nc); code != http.StatusNotFound || nc.Why != api.WhyLive {
+	if code := serve(t, e, "/candidates/"+nsL, &nc); code != http.StatusNotFound || nc.Why != api.WhyLive {
 		t.Fatalf("live tenant: %d %+v", code, nc)
 	}
 }
@@ -314,20 +328,20 @@ func TestFreshChecksAreLimited(t *testing.T) {
 	cluster.block = make(chan struct{})
 	var wg sync.WaitGroup
 	for range FreshChecks {
-		wg.Go(func() { serve(t, e, "/candidates/instant-customer-r", nil) })
+		wg.Go(func() { serve(t, e, "/candidates/"+nsR, nil) })
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for cluster.gets.Load() < FreshChecks && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	rec := httptest.NewRecorder()
-	e.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates/instant-customer-r", nil))
+	e.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/candidates/"+nsR, nil))
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("a fifth concurrent check: %d %q", rec.Code, rec.Header())
 	}
 	close(cluster.block)
 	wg.Wait()
-	if code := serve(t, e, "/candidates/instant-customer-r", nil); code != http.StatusOK {
+	if code := serve(t, e, "/candidates/"+nsR, nil); code != http.StatusOK {
 		t.Fatalf("after the others finished: %d", code)
 	}
 }
@@ -384,7 +398,7 @@ func TestDisabledTouchesNoSource(t *testing.T) {
 	if code := serve(t, e, "/candidates", &doc); code != http.StatusOK || doc.Enabled || doc.DestructiveEnabled || len(doc.Candidates) != 0 {
 		t.Fatalf("disabled: %d %+v", code, doc)
 	}
-	serve(t, e, "/candidates/instant-customer-r", nil)
+	serve(t, e, "/candidates/"+nsR, nil)
 	if cluster.gets.Load() != 0 || led.lookups.Load() != 0 {
 		t.Fatal("the disabled exporter asked the cluster or the ledger")
 	}
@@ -398,7 +412,7 @@ func TestContentsBudget(t *testing.T) {
 	e, cluster, led := seamExporter(t, map[string]string{EnvEnabled: "true", EnvDestructive: "true"},
 		"--contents.budget=2", "--contents.interval=5m")
 	old := seamNow.Add(-48 * time.Hour)
-	for _, tok := range []string{"a", "b", "c"} {
+	for _, tok := range []string{"0000000a-0000-4000-8000-00000000000a", "0000000b-0000-4000-8000-00000000000b", "0000000c-0000-4000-8000-00000000000c"} {
 		cluster.nss = append(cluster.nss, sweep.Namespace{Name: "instant-customer-" + tok, UID: "uid-" + tok, CreatedAt: old})
 		led.facts[tok] = []sweep.Row{seamRow("deleted", "redis")}
 	}

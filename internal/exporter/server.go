@@ -11,15 +11,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/ledger"
 	"github.com/orphansweep/orphans/internal/logsafe"
 	"github.com/orphansweep/orphans/internal/sweep"
 )
 
 // FreshLedger is the ledger as a fresh check sees it: its own connections,
-// and a standby must have caught up before its answer counts.
+// and on a standby the proof that it is current, read in the same
+// transaction as the rows.
 type FreshLedger interface {
-	LedgerSource
-	Fresh(ctx context.Context, maxLag time.Duration) error
+	FreshLookup(ctx context.Context, tokens []string, f ledger.Freshness) (sweep.Facts, error)
 }
 
 // Server owns the HTTP surface: the JSON documents read from the sweeper's
@@ -82,6 +83,15 @@ func (s *Server) document(snap *Snapshot) api.Candidates {
 	}
 }
 
+// weakenedNames lists the weakened guards' names; empty, never null.
+func (c Config) weakenedNames() []string {
+	names := []string{}
+	for _, w := range c.Weakened {
+		names = append(names, w.Guard)
+	}
+	return names
+}
+
 // wirePolicy is the configuration's every guard as /candidates publishes it.
 func wirePolicy(c Config) api.Policy {
 	p := c.Policy
@@ -93,7 +103,7 @@ func wirePolicy(c Config) api.Policy {
 		MaxCandidateFraction: p.MaxCandidateFraction, GuardMinNamespaces: p.GuardMinNamespaces,
 		LiveStatuses: list(p.LiveStatuses), TerminalStatuses: list(p.TerminalStatuses),
 		TerminatedAtColumn: c.Ledger.TerminatedAtColumn, MaxReplicaLagSeconds: c.MaxReplicaLag.Seconds(),
-		IgnoreManagers: list(c.Contents.IgnoreManagers), Weakened: list(c.Weakened),
+		IgnoreManagers: list(c.Contents.IgnoreManagers), Weakened: c.weakenedNames(),
 	}
 }
 
@@ -158,10 +168,7 @@ func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string,
 	if why != "" {
 		return api.Candidate{}, why, nil
 	}
-	if err := s.fresh.Fresh(ctx, s.cfg.MaxReplicaLag); err != nil {
-		return api.Candidate{}, "", err
-	}
-	facts, err := s.fresh.Lookup(ctx, []string{token})
+	facts, err := s.fresh.FreshLookup(ctx, []string{token}, ledger.Freshness{MaxReplicaLag: s.cfg.MaxReplicaLag, MaxReceiverSilence: s.cfg.MaxReceiverSilence})
 	if err != nil {
 		return api.Candidate{}, "", err
 	}

@@ -67,6 +67,9 @@ type Sweeper struct {
 	sweeping sync.Mutex
 	// unknownLogged holds the unknown status values already logged.
 	unknownLogged map[string]bool
+	// oddKeep holds the namespaces whose unclear keep label was logged, as
+	// of the last sweep: each is logged once while it stays unclear.
+	oddKeep map[string]bool
 	// contents are the candidates' contents as last read, and contentsLoop
 	// (nil when contents are off) is told of each successful sweep.
 	contents     *contentsBook
@@ -223,6 +226,15 @@ func (s *Sweeper) logChanges(prev, next *Snapshot, res sweep.Result) {
 	for _, r := range res.Resurrected {
 		s.log.Warn("candidate.resurrected", "namespace", ns(r.Namespace), "token", logsafe.Token(r.Token), "kind", r.Kind)
 	}
+	oddKeep := make(map[string]bool, len(res.OddKeepLabels))
+	for _, name := range res.OddKeepLabels {
+		oddKeep[name] = true
+		if !s.oddKeep[name] {
+			s.log.Warn("namespace.keep_label_unclear", "namespace", ns(name), "label", sweep.KeepLabel,
+				"hint", "kept out of scope: only \"false\" lets a labelled namespace be a candidate; write \"true\" or \"false\"")
+		}
+	}
+	s.oddKeep = oddKeep
 	for _, st := range res.UnknownStatuses {
 		if !s.unknownLogged[st] {
 			s.unknownLogged[st] = true

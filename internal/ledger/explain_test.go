@@ -76,7 +76,7 @@ ANALYZE resources;`, explainIndex, explainLedgers, explainRows)
 	for i := len(tokens); i < explainTokens; i++ {
 		tokens = append(tokens, md5UUID(fmt.Sprintf("absent-%d", i)))
 	}
-	typ, err := l.columnType(ctx)
+	typ, err := l.columnType(ctx, l.pool)
 	if err != nil {
 		t.Fatal(err)
 	}

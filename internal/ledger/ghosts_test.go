@@ -127,7 +127,7 @@ INSERT INTO platform."Tenant Resources" VALUES
  ('beta', 'active', 'redis', '2026-01-01', 'us-1', 3),
  ('gamma', 'pending', 'redis', '2026-01-01', NULL, 1);`
 	names := func(c *GhostConfig) {
-		c.Table, c.TokenColumn, c.StatusColumn, c.TypeColumn, c.CreatedColumn = "platform.Tenant Resources", "tok", "state", "kind", "made"
+		c.Schema, c.Table, c.TokenColumn, c.StatusColumn, c.TypeColumn, c.CreatedColumn = "platform", "Tenant Resources", "tok", "state", "kind", "made"
 	}
 	g, dsn := openGhosts(t, schema, names)
 	cutoff := ghostBase.Add(time.Hour)

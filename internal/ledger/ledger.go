@@ -24,7 +24,11 @@ import (
 type Config struct {
 	// DSN is a libpq connection string or URL.
 	DSN string
-	// Table, optionally schema-qualified ("ledger.resources").
+	// Schema holds Table ("public" when empty). The session's search_path is
+	// pinned to pg_catalog and Schema, and the table is always named with
+	// its schema, so no other schema can shadow it or its operators.
+	Schema string
+	// Table is the table's name alone.
 	Table string
 	// Column names.
 	TokenColumn, StatusColumn, TypeColumn, CreatedColumn string
@@ -91,9 +95,9 @@ func sessionConfig(cfg Config) (*pgxpool.Config, pgx.Identifier, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger DSN: %w", err)
 	}
-	table, err := parseQualified(cfg.Table)
+	table, err := qualifiedTable(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ledger table: %w", err)
+		return nil, nil, err
 	}
 	for name, col := range map[string]string{"token": cfg.TokenColumn, "status": cfg.StatusColumn, "type": cfg.TypeColumn, "created": cfg.CreatedColumn} {
 		if col == "" {
@@ -120,6 +124,7 @@ func sessionConfig(cfg Config) (*pgxpool.Config, pgx.Identifier, error) {
 	// Times read as text go into the evidence digest: their spelling must
 	// not depend on the server's or the role's defaults.
 	rp["TimeZone"] = "UTC"
+	rp["search_path"] = "pg_catalog, " + table[:1].Sanitize()
 	rp["DateStyle"] = "ISO, YMD"
 	rp["IntervalStyle"] = "iso_8601"
 	if cfg.ApplicationName != "" {
@@ -141,11 +146,21 @@ func (l *Ledger) Query() string { return l.query }
 func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
 	defer cancel()
+	return l.lookup(ctx, l.pool, tokens)
+}
+
+// querier runs statements: the pool, or one transaction on one connection.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (l *Ledger) lookup(ctx context.Context, q querier, tokens []string) (sweep.Facts, error) {
 	facts := make(sweep.Facts)
 	if len(tokens) == 0 {
 		return facts, nil
 	}
-	typ, err := l.columnType(ctx)
+	typ, err := l.columnType(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +171,7 @@ func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, erro
 	if b.values == 0 {
 		return facts, nil
 	}
-	rows, err := l.pool.Query(ctx, l.query, b.arg)
+	rows, err := q.Query(ctx, l.query, b.arg)
 	if err != nil {
 		return nil, fmt.Errorf("ledger query: %w", err)
 	}
@@ -181,7 +196,7 @@ func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, erro
 			Status: status.String, StatusNull: !status.Valid,
 			ResourceType: rtype.String, TypeNull: !rtype.Valid,
 			Extra: ext.String, ExtraNull: !ext.Valid,
-			TerminatedAt: termTime.Time,
+			TerminatedAt: termTime.Time, TerminatedAtInfinite: termTime.Valid && termTime.InfinityModifier != pgtype.Finite,
 		})
 		return nil
 	})
@@ -197,15 +212,15 @@ func (l *Ledger) Lookup(ctx context.Context, tokens []string) (sweep.Facts, erro
 }
 
 // columnType reads the token column's type from the catalog, once.
-func (l *Ledger) columnType(ctx context.Context) (string, error) {
+func (l *Ledger) columnType(ctx context.Context, q querier) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tokenType != "" {
 		return l.tokenType, nil
 	}
-	table, _ := parseQualified(l.cfg.Table)
+	table, _ := qualifiedTable(l.cfg)
 	var typ string
-	err := l.pool.QueryRow(ctx, `SELECT t.typname
+	err := q.QueryRow(ctx, `SELECT t.typname
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
 		table.Sanitize(), l.cfg.TokenColumn).Scan(&typ)
@@ -290,20 +305,20 @@ func bindTokens(typ string, tokens []string) (*binding, error) {
 	return nil, fmt.Errorf("ledger: unsupported token type %s", typ)
 }
 
-// parseQualified splits "schema.table" (or "table") into an identifier.
-// Quoting is pgx's; names are taken literally, without SQL case folding.
-func parseQualified(s string) (pgx.Identifier, error) {
-	if s == "" {
-		return nil, errors.New("empty name")
+// qualifiedTable names cfg's table with its schema. Names are taken
+// literally, without SQL case folding.
+func qualifiedTable(cfg Config) (pgx.Identifier, error) {
+	schema := cfg.Schema
+	if schema == "" {
+		schema = "public"
 	}
-	parts := strings.Split(s, ".")
-	if len(parts) > 2 {
-		return nil, fmt.Errorf("%q: want table or schema.table", s)
+	switch {
+	case cfg.Table == "":
+		return nil, errors.New("ledger table: empty name")
+	case strings.Contains(cfg.Table, "."):
+		return nil, fmt.Errorf("ledger table %q: give the name alone and the schema apart", cfg.Table)
+	case strings.ContainsRune(schema+cfg.Table, 0):
+		return nil, errors.New("ledger table: a name holds a NUL byte")
 	}
-	for _, p := range parts {
-		if p == "" {
-			return nil, fmt.Errorf("%q: empty part", s)
-		}
-	}
-	return pgx.Identifier(parts), nil
+	return pgx.Identifier{schema, cfg.Table}, nil
 }

@@ -120,7 +120,7 @@ INSERT INTO platform."Tenant Resources" VALUES
  ('gamma', NULL, 'redis', '2026-01-02'),
  ('delta', 'Running', 'redis', NULL);`
 	l, _ := newLedger(t, schema, func(c *Config) {
-		c.Table, c.TokenColumn, c.StatusColumn, c.TypeColumn, c.CreatedColumn = "platform.Tenant Resources", "tok", "state", "kind", "made"
+		c.Schema, c.Table, c.TokenColumn, c.StatusColumn, c.TypeColumn, c.CreatedColumn = "platform", "Tenant Resources", "tok", "state", "kind", "made"
 	})
 	got, err := l.Lookup(context.Background(), []string{"alpha", "beta", "gamma", "delta", "epsilon", "x\x00y"})
 	if err != nil {
@@ -200,7 +200,7 @@ func TestLookupErrors(t *testing.T) {
 		}
 	})
 	t.Run("bad table names", func(t *testing.T) {
-		for _, tbl := range []string{"", "a.b.c", ".x", "x."} {
+		for _, tbl := range []string{"", "a.b.c", ".x", "x.", "public.resources"} {
 			_, err := Open(Config{DSN: pg.DSN("postgres"), Table: tbl, TokenColumn: "a", StatusColumn: "b", TypeColumn: "c", CreatedColumn: "d", QueryTimeout: time.Second})
 			if err == nil {
 				t.Errorf("table %q accepted", tbl)

@@ -56,9 +56,40 @@ INSERT INTO resources (token, status, resource_type, created_at, updated_at) VAL
 	}
 }
 
-func TestFreshOnPrimary(t *testing.T) {
-	l, _ := newLedger(t, testenv.LedgerSchema, nil)
-	if err := l.Fresh(context.Background(), time.Second); err != nil {
-		t.Fatalf("a primary is always fresh: %v", err)
+func TestFreshLookupOnPrimary(t *testing.T) {
+	l, dsn := newLedger(t, testenv.LedgerSchema, nil)
+	seed(t, dsn)
+	got, err := l.FreshLookup(context.Background(), []string{uDeleted, uNoRow}, Freshness{MaxReplicaLag: time.Second, MaxReceiverSilence: time.Second})
+	if err != nil {
+		t.Fatalf("a primary is always current: %v", err)
+	}
+	if len(got[uDeleted]) != 2 || len(got[uNoRow]) != 0 {
+		t.Fatalf("fresh lookup: %v", brief(got))
+	}
+}
+
+// infinity and -infinity in the terminated-at column are read as such, not
+// as a time, so that they never date the evidence.
+func TestTerminatedAtInfinity(t *testing.T) {
+	l, dsn := newLedger(t, testenv.LedgerSchema, func(c *Config) { c.TerminatedAtColumn = "updated_at" })
+	const tok = "0b6f1c3e-cccc-4a4a-8a8a-00000000000c"
+	err := testenv.Exec(context.Background(), dsn, `ALTER TABLE resources ADD COLUMN updated_at timestamptz;
+INSERT INTO resources (token, status, resource_type, created_at, updated_at) VALUES
+ ('`+tok+`', 'failed',  'redis', '2026-01-01', '-infinity'),
+ ('`+tok+`', 'deleted', 'redis', '2026-02-01', 'infinity'),
+ ('`+tok+`', 'reaped',  'redis', '2026-03-01', '2026-03-02')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Lookup(context.Background(), []string{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infinite := map[string]bool{}
+	for _, r := range got[tok] {
+		infinite[r.Extra] = r.TerminatedAtInfinite
+	}
+	if len(got[tok]) != 3 || !infinite["infinity"] || !infinite["-infinity"] || infinite["2026-03-02 00:00:00+00"] {
+		t.Fatalf("rows %+v", got[tok])
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 func TestRecentChangeRule(t *testing.T) {
-	facts := Facts{"r": {row("deleted", "redis", 0)}}
+	facts := Facts{uuidOf("r"): {row("deleted", "redis", 0)}}
 	for _, tc := range []struct {
 		name     string
 		mod      func(*Policy)
@@ -29,14 +29,14 @@ func TestRecentChangeRule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := policy()
 			tc.mod(&p)
-			n := ns("instant-customer-r", 48*time.Hour)
+			n := ns(tenant("r"), 48*time.Hour)
 			n.Contents = tc.contents
 			res := decideN(t, []Namespace{n}, facts, p, 3)
 			c := res.Candidates[0]
 			if c.Reclaimable != (tc.want == "") || c.NotReclaimableReason != tc.want {
 				t.Fatalf("Decide: reclaimable=%v reason=%q, want reason %q", c.Reclaimable, c.NotReclaimableReason, tc.want)
 			}
-			fresh, why := Evaluate(n, facts["r"], p, res.State, now.Add(3*time.Minute))
+			fresh, why := Evaluate(n, facts[uuidOf("r")], p, res.State, now.Add(3*time.Minute))
 			if why != "" || fresh.Reclaimable != (tc.want == "") || fresh.NotReclaimableReason != tc.want {
 				t.Fatalf("Evaluate: why=%q reclaimable=%v reason=%q, want reason %q", why, fresh.Reclaimable, fresh.NotReclaimableReason, tc.want)
 			}

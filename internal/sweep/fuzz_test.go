@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -28,6 +29,8 @@ func FuzzDecide(f *testing.F) {
 	f.Add("", "x", uint8(1), int64(1), []byte{8, 2}, uint8(0x3), uint8(2), int64(1), uint8(3))
 	f.Add("a", "\x00\xff", uint8(9), int64(1<<40), []byte{13, 14, 12}, uint8(0x7f), uint8(1), int64(0), uint8(5))
 	f.Add("instant-customer-", "r", uint8(2), int64(1<<20), []byte{4, 5, 4, 0x15}, uint8(0xfe), uint8(1), int64(30), uint8(6))
+	f.Add("instant-customer-", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", uint8(2), int64(1<<20), []byte{4, 5, 0x84, 0x95}, uint8(0xfb), uint8(1), int64(30), uint8(6))
+	f.Add("instant-customer-", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", uint8(2), int64(1<<20), []byte{4, 5, 4, 0x15}, uint8(0xfb), uint8(1), int64(30), uint8(6))
 	f.Fuzz(func(t *testing.T, prefix, token string, n uint8, ageSeconds int64, rowSpec []byte, flags uint8, confirmations uint8, minAgeSeconds int64, rounds uint8) {
 		p := policy()
 		p.Prefix = prefix
@@ -109,9 +112,12 @@ func fuzzRows(spec []byte, i int) []Row {
 		ty := fuzzTypes[(int(b>>4)+i/2)%len(fuzzTypes)]
 		r := Row{CreatedAt: rowBase.Add(time.Duration(j) * time.Hour), Status: st, ResourceType: ty}
 		r.StatusNull, r.TypeNull = st == "<null>", ty == "<null>"
-		if b&0x80 != 0 {
+		switch {
+		case b&0x80 != 0 && b&0x40 != 0 && j%3 == 2:
+			r.Extra, r.TerminatedAtInfinite = "infinity", true
+		case b&0x80 != 0:
 			r.Extra, r.TerminatedAt = "set", now.Add(-time.Duration(j)*24*time.Hour)
-		} else {
+		default:
 			r.ExtraNull = true
 		}
 		rows = append(rows, r)
@@ -155,12 +161,13 @@ func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, contents Co
 		}
 		return
 	}
-	newest := canonical(rows)[len(rows)-1]
 	switch {
 	case !p.Enabled || !p.Destructive:
 		t.Fatalf("reclaimable with flags off: %+v", c)
 	case c.Terminating:
 		t.Fatalf("terminating namespace reclaimable: %+v", c)
+	case !canonicalUUID(c.Token):
+		t.Fatalf("reclaimable under a token that is not a canonical uuid: %+v", c)
 	case c.Reason != ReasonTerminal || !allTerminal:
 		t.Fatalf("reclaimable without every row terminal: %+v %+v", c, rows)
 	case typeMissing || len(types) != 1 || !types[c.ResourceType]:
@@ -171,11 +178,20 @@ func checkCandidate(t *testing.T, p Policy, c Candidate, rows []Row, contents Co
 		t.Fatalf("reclaimable before %d confirmations: %+v", p.Confirmations, c)
 	case now.Sub(c.EvidenceSince) < p.MinEvidenceAge || c.EvidenceSince.Before(c.NamespaceCreatedAt):
 		t.Fatalf("reclaimable with evidence since %v, min age %s: %+v", c.EvidenceSince, p.MinEvidenceAge, c)
-	case p.TerminatedAtColumn && (newest.ExtraNull || newest.TerminatedAt.After(now)):
-		t.Fatalf("reclaimable without a terminated-at value: %+v", c)
+	case p.TerminatedAtColumn && slices.ContainsFunc(rows, func(r Row) bool {
+		return r.ExtraNull || r.TerminatedAtInfinite || r.TerminatedAt.After(now) || r.TerminatedAt.After(c.EvidenceSince)
+	}):
+		t.Fatalf("reclaimable while a row's terminated-at is missing, infinite, in the future or after the evidence's start: %+v %+v", c, rows)
 	case !p.ContentsEnabled || !contents.Read || contents.Failed:
 		t.Fatalf("reclaimable without contents read (%+v): %+v", contents, c)
 	case p.QuietPeriod > 0 && now.Sub(contents.LastChangeAt) < p.QuietPeriod:
 		t.Fatalf("reclaimable with a change at %v inside the quiet period %s: %+v", contents.LastChangeAt, p.QuietPeriod, c)
 	}
+}
+
+// canonicalUUID is the oracle's own reading of a canonical token: what
+// uuid.Parse accepts and spells back the same, lower-case with hyphens.
+func canonicalUUID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
 }

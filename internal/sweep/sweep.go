@@ -19,7 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// KeepLabel on a namespace, set to "true", keeps it out of scope for good.
+// KeepLabel on a namespace keeps it out of scope for good, unless its value
+// is exactly "false". Any value but "true" and "false" still keeps (the
+// stricter reading of a typo such as "True" or "yes") and is reported in
+// Result.OddKeepLabels.
 const KeepLabel = "orphans.dev/keep"
 
 // RedisType is the resource_type whose namespaces are of kind redis_namespace.
@@ -56,6 +59,7 @@ const (
 const (
 	NotReclaimableSweepDisabled       = "sweep_disabled"
 	NotReclaimableTerminating         = "terminating"
+	NotReclaimableNoncanonicalToken   = "noncanonical_token"
 	NotReclaimableUnknownStatus       = "unknown_status"
 	NotReclaimableNoProvenType        = "no_proven_type"
 	NotReclaimableMixedTypes          = "mixed_types"
@@ -102,8 +106,10 @@ type Row struct {
 	// when it is NULL or no such column is configured.
 	Extra     string
 	ExtraNull bool
-	// TerminatedAt is Extra as a time (zero when ExtraNull).
-	TerminatedAt time.Time
+	// TerminatedAt is Extra as a time (zero when ExtraNull);
+	// TerminatedAtInfinite when it is infinity or -infinity.
+	TerminatedAt         time.Time
+	TerminatedAtInfinite bool
 }
 
 // Facts maps a token to its rows. A token absent from Facts has no row.
@@ -230,6 +236,9 @@ type Result struct {
 	// UnknownStatuses are the distinct unknown status values the candidates'
 	// rows carry, sorted; NULL is reported as NullStatus.
 	UnknownStatuses []string
+	// OddKeepLabels are the tenant namespaces kept out of scope by a keep
+	// label that is neither "true" nor "false", sorted.
+	OddKeepLabels []string
 	// State to pass to the next Decide.
 	State State
 }
@@ -249,7 +258,7 @@ func (p Policy) Scope(ns Namespace) (token, why string) {
 	if why != "" {
 		return token, why
 	}
-	if ns.Labels[KeepLabel] == "true" {
+	if keep, set := ns.Labels[KeepLabel]; set && keep != "false" {
 		return token, WhyExcluded
 	}
 	if p.Selector != nil && !p.Selector.Matches(labels.Set(ns.Labels)) {
@@ -274,6 +283,35 @@ func (p Policy) ScopeName(name string) (token, why string) {
 		}
 	}
 	return token, ""
+}
+
+// oddKeepLabel reports a keep label that is neither "true" nor "false".
+func oddKeepLabel(ns Namespace) bool {
+	v, set := ns.Labels[KeepLabel]
+	return set && v != "true" && v != "false"
+}
+
+// CanonicalToken reports whether token is a uuid in its canonical spelling,
+// lower-case 8-4-4-4-12 hex: the only spelling that may be reclaimed, so that
+// other spellings of one uuid, which the ledger reads as the same rows, can
+// never make one tenant reclaimable under several names.
+func CanonicalToken(token string) bool {
+	if len(token) != 36 {
+		return false
+	}
+	for i, r := range token {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // pastGrace is Scope plus the grace period: "" when ns needs a ledger verdict.
@@ -325,6 +363,11 @@ func Decide(nss []Namespace, facts Facts, p Policy, prev State, now time.Time) (
 	for i := range nss {
 		ns := &nss[i]
 		token, why := p.pastGrace(*ns, now)
+		if why == WhyExcluded && oddKeepLabel(*ns) {
+			if _, nameWhy := p.ScopeName(ns.Name); nameWhy == "" {
+				res.OddKeepLabels = append(res.OddKeepLabels, ns.Name)
+			}
+		}
 		if why == WhyOutOfScope || why == WhyExcluded {
 			continue
 		}
@@ -373,6 +416,7 @@ func Decide(nss []Namespace, facts Facts, p Policy, prev State, now time.Time) (
 		res.UnknownStatuses = append(res.UnknownStatuses, s)
 	}
 	sort.Strings(res.UnknownStatuses)
+	sort.Strings(res.OddKeepLabels)
 	if err := p.plausible(len(res.Candidates), res.PastGrace); err != nil {
 		return Result{}, err
 	}
@@ -513,9 +557,10 @@ func (p Policy) candidate(ns Namespace, token string, ev evidence) Candidate {
 	return c
 }
 
-// evidenceSince is the latest of: the namespace's creation; the newest
-// terminal row's terminated-at value when that column is configured, or else
-// this process's first sighting of the digest; and, when this process saw a
+// evidenceSince is the latest of: the namespace's creation; when the
+// terminated-at column is configured, the latest terminated-at value over
+// all of the token's rows (now when any cannot date it), or else this
+// process's first sighting of the digest; and, when this process saw a
 // different digest before, its first sighting of the current one.
 func (p Policy) evidenceSince(ns Namespace, ev evidence, seen Seen, now time.Time) time.Time {
 	since := ns.CreatedAt.UTC()
@@ -525,9 +570,14 @@ func (p Policy) evidenceSince(ns Namespace, ev evidence, seen Seen, now time.Tim
 		}
 	}
 	if p.TerminatedAtColumn {
-		if ev.hasRow && !ev.newest.ExtraNull {
-			later(ev.newest.TerminatedAt)
-		} else {
+		for _, r := range ev.rows {
+			if r.ExtraNull || r.TerminatedAtInfinite {
+				later(now)
+			} else {
+				later(r.TerminatedAt)
+			}
+		}
+		if !ev.hasRow {
 			later(now)
 		}
 	} else {
@@ -540,12 +590,22 @@ func (p Policy) evidenceSince(ns Namespace, ev evidence, seen Seen, now time.Tim
 }
 
 // evidenceDated reports whether the evidence age can be trusted: with a
-// terminated-at column, its value must be present and not in the future.
+// terminated-at column, every row's value must be present, finite and not
+// in the future. An older row terminated a minute ago dates the evidence as
+// surely as the newest row does.
 func (p Policy) evidenceDated(ev evidence, now time.Time) bool {
 	if !p.TerminatedAtColumn {
 		return true
 	}
-	return ev.hasRow && !ev.newest.ExtraNull && !ev.newest.TerminatedAt.After(now)
+	if !ev.hasRow {
+		return false
+	}
+	for _, r := range ev.rows {
+		if r.ExtraNull || r.TerminatedAtInfinite || r.TerminatedAt.After(now) {
+			return false
+		}
+	}
+	return true
 }
 
 // reclaimable applies the reclaim rules in a fixed order and names the first
@@ -556,6 +616,8 @@ func (p Policy) reclaimable(c Candidate, ev evidence, contents Contents, now tim
 		return false, NotReclaimableSweepDisabled
 	case c.Terminating:
 		return false, NotReclaimableTerminating
+	case !CanonicalToken(c.Token):
+		return false, NotReclaimableNoncanonicalToken
 	case c.Reason == ReasonUnknownStatus:
 		return false, NotReclaimableUnknownStatus
 	case c.Reason != ReasonTerminal || ev.typeMissing:

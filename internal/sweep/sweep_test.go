@@ -1,8 +1,11 @@
 package sweep
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +52,18 @@ func nullStatus(typ string, hours int) Row {
 	return r
 }
 
+// uuidOf is a fixed canonical uuid for a readable label: the tables read by
+// name, and every tenant's token is canonical, as only canonical tokens may
+// be reclaimed.
+func uuidOf(label string) string {
+	sum := sha256.Sum256([]byte(label))
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// tenant is the namespace of uuidOf(label).
+func tenant(label string) string { return "instant-customer-" + uuidOf(label) }
+
 func TestScope(t *testing.T) {
 	p := policy()
 	p.Selector = labels.SelectorFromSet(labels.Set{"tier": "tenant"})
@@ -63,7 +78,11 @@ func TestScope(t *testing.T) {
 		{"prefix only, empty token", ns("instant-customer-", 2*time.Hour, "tier", "tenant"), "", WhyOutOfScope},
 		{"pool item", ns("instant-customer-pool-7", 2*time.Hour, "tier", "tenant"), "pool-7", WhyExcluded},
 		{"keep label", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "true"), "abc", WhyExcluded},
-		{"keep label not true", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "yes"), "abc", ""},
+		// A keep label other than "true" or "false" still keeps: the stricter reading of a typo.
+		{"keep label yes", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "yes"), "abc", WhyExcluded},
+		{"keep label True", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "True"), "abc", WhyExcluded},
+		{"keep label empty", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, ""), "abc", WhyExcluded},
+		{"keep label false", ns("instant-customer-abc", 2*time.Hour, "tier", "tenant", KeepLabel, "false"), "abc", ""},
 		{"selector mismatch", ns("instant-customer-abc", 2*time.Hour), "abc", WhyOutOfScope},
 		{"within grace", ns("instant-customer-abc", 59*time.Minute, "tier", "tenant"), "abc", WhyWithinGrace},
 		{"exactly grace old", ns("instant-customer-abc", time.Hour, "tier", "tenant"), "abc", ""},
@@ -81,7 +100,7 @@ func TestScope(t *testing.T) {
 func TestScopeNameNeedsNoObject(t *testing.T) {
 	p := policy()
 	for name, want := range map[string]string{
-		"kube-system": WhyOutOfScope, "instant-customer-": WhyOutOfScope, "instant-customer-pool-1": WhyExcluded, "instant-customer-a": "",
+		"kube-system": WhyOutOfScope, "instant-customer-": WhyOutOfScope, "instant-customer-pool-1": WhyExcluded, tenant("a"): "",
 	} {
 		if _, why := p.ScopeName(name); why != want {
 			t.Errorf("ScopeName(%s) = %q, want %q", name, why, want)
@@ -96,50 +115,50 @@ func TestScopeNameNeedsNoObject(t *testing.T) {
 // fleet is the table the whole decision is checked against.
 func fleet() ([]Namespace, Facts) {
 	old := 48 * time.Hour
-	terminating := ns("instant-customer-t-term", old)
+	terminating := ns(tenant("t-term"), old)
 	terminating.Terminating = true
 	nss := []Namespace{
-		ns("instant-customer-live-pending", old),
-		ns("instant-customer-live-active", old),
-		ns("instant-customer-live-paused", old),
-		ns("instant-customer-live-suspended", old),
-		ns("instant-customer-redis-deleted", old),
-		ns("instant-customer-pg-expired", old),
-		ns("instant-customer-no-row", old),
-		ns("instant-customer-mixed", old),
-		ns("instant-customer-young", 10*time.Minute),
+		ns(tenant("live-pending"), old),
+		ns(tenant("live-active"), old),
+		ns(tenant("live-paused"), old),
+		ns(tenant("live-suspended"), old),
+		ns(tenant("redis-deleted"), old),
+		ns(tenant("pg-expired"), old),
+		ns(tenant("no-row"), old),
+		ns(tenant("mixed"), old),
+		ns(tenant("young"), 10*time.Minute),
 		ns("instant-customer-pool-1", old),
-		ns("instant-customer-kept", old, KeepLabel, "true"),
+		ns(tenant("kept"), old, KeepLabel, "true"),
 		ns("other-prefix-abc", old),
 		ns("instant-customer-not-a-uuid", old),
 		terminating,
-		ns("instant-customer-provisioning", old),
-		ns("instant-customer-case", old),
-		ns("instant-customer-empty-status", old),
-		ns("instant-customer-null-status", old),
-		ns("instant-customer-pg-then-redis", old),
-		ns("instant-customer-no-type", old),
+		ns(tenant("provisioning"), old),
+		ns(tenant("case"), old),
+		ns(tenant("empty-status"), old),
+		ns(tenant("null-status"), old),
+		ns(tenant("pg-then-redis"), old),
+		ns(tenant("no-type"), old),
 	}
 	facts := Facts{
-		"live-pending":   {row("pending", "postgres", 0)},
-		"live-active":    {row("active", "redis", 0)},
-		"live-paused":    {row("paused", "postgres", 0)},
-		"live-suspended": {row("suspended", "postgres", 0)},
-		"redis-deleted":  {row("failed", "redis", 0), row("deleted", "redis", 1)},
-		"pg-expired":     {row("expired", "postgres", 0)},
+		uuidOf("live-pending"):   {row("pending", "postgres", 0)},
+		uuidOf("live-active"):    {row("active", "redis", 0)},
+		uuidOf("live-paused"):    {row("paused", "postgres", 0)},
+		uuidOf("live-suspended"): {row("suspended", "postgres", 0)},
+		uuidOf("redis-deleted"):  {row("failed", "redis", 0), row("deleted", "redis", 1)},
+		uuidOf("pg-expired"):     {row("expired", "postgres", 0)},
 		// newest row terminal, an older one still live: live wins
-		"mixed":          {row("paused", "redis", 0), row("deleted", "redis", 1)},
-		"young":          {row("deleted", "redis", 0)},
-		"pool-1":         {row("deleted", "redis", 0)},
-		"kept":           {row("deleted", "redis", 0)},
-		"t-term":         {row("failed", "redis", 0)},
-		"provisioning":   {row("deleted", "redis", 0), row("provisioning", "redis", 1)},
-		"case":           {row("Deleted", "redis", 0)},
-		"empty-status":   {row("", "redis", 0)},
-		"null-status":    {nullStatus("redis", 0)},
-		"pg-then-redis":  {row("deleted", "postgres", 0), row("deleted", "redis", 1)},
-		"no-type":        {row("deleted", "", 0)},
-		"unknown-prefix": {row("deleted", "redis", 0)},
+		uuidOf("mixed"):          {row("paused", "redis", 0), row("deleted", "redis", 1)},
+		uuidOf("young"):          {row("deleted", "redis", 0)},
+		"pool-1":                 {row("deleted", "redis", 0)},
+		uuidOf("kept"):           {row("deleted", "redis", 0)},
+		uuidOf("t-term"):         {row("failed", "redis", 0)},
+		uuidOf("provisioning"):   {row("deleted", "redis", 0), row("provisioning", "redis", 1)},
+		uuidOf("case"):           {row("Deleted", "redis", 0)},
+		uuidOf("empty-status"):   {row("", "redis", 0)},
+		uuidOf("null-status"):    {nullStatus("redis", 0)},
+		uuidOf("pg-then-redis"):  {row("deleted", "postgres", 0), row("deleted", "redis", 1)},
+		uuidOf("no-type"):        {row("deleted", "", 0)},
+		uuidOf("unknown-prefix"): {row("deleted", "redis", 0)},
 	}
 	return nss, facts
 }
@@ -176,17 +195,18 @@ func TestDecideFleet(t *testing.T) {
 	nss, facts := fleet()
 	res := decideN(t, nss, facts, policy(), 3)
 	want := map[string]verdict{
-		"instant-customer-redis-deleted": {KindRedis, "redis", ReasonTerminal, "deleted", "", true, false, 3},
-		"instant-customer-pg-expired":    {KindCustomer, "postgres", ReasonTerminal, "expired", NotReclaimableTypeNotAllowed, false, false, 3},
-		"instant-customer-no-row":        {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoProvenType, false, false, 3},
-		"instant-customer-not-a-uuid":    {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoProvenType, false, false, 3},
-		"instant-customer-t-term":        {KindRedis, "redis", ReasonTerminal, "failed", NotReclaimableTerminating, false, true, 3},
-		"instant-customer-provisioning":  {KindRedis, "redis", ReasonUnknownStatus, "provisioning", NotReclaimableUnknownStatus, false, false, 3},
-		"instant-customer-case":          {KindRedis, "redis", ReasonUnknownStatus, "Deleted", NotReclaimableUnknownStatus, false, false, 3},
-		"instant-customer-empty-status":  {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
-		"instant-customer-null-status":   {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
-		"instant-customer-pg-then-redis": {KindRedis, "redis", ReasonTerminal, "deleted", NotReclaimableMixedTypes, false, false, 3},
-		"instant-customer-no-type":       {KindCustomer, "", ReasonTerminal, "deleted", NotReclaimableNoProvenType, false, false, 3},
+		tenant("redis-deleted"): {KindRedis, "redis", ReasonTerminal, "deleted", "", true, false, 3},
+		tenant("pg-expired"):    {KindCustomer, "postgres", ReasonTerminal, "expired", NotReclaimableTypeNotAllowed, false, false, 3},
+		tenant("no-row"):        {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoProvenType, false, false, 3},
+		// not a canonical uuid: never reclaimable, whatever the ledger says
+		"instant-customer-not-a-uuid": {KindCustomer, "", ReasonNoRow, "", NotReclaimableNoncanonicalToken, false, false, 3},
+		tenant("t-term"):              {KindRedis, "redis", ReasonTerminal, "failed", NotReclaimableTerminating, false, true, 3},
+		tenant("provisioning"):        {KindRedis, "redis", ReasonUnknownStatus, "provisioning", NotReclaimableUnknownStatus, false, false, 3},
+		tenant("case"):                {KindRedis, "redis", ReasonUnknownStatus, "Deleted", NotReclaimableUnknownStatus, false, false, 3},
+		tenant("empty-status"):        {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
+		tenant("null-status"):         {KindRedis, "redis", ReasonUnknownStatus, "", NotReclaimableUnknownStatus, false, false, 3},
+		tenant("pg-then-redis"):       {KindRedis, "redis", ReasonTerminal, "deleted", NotReclaimableMixedTypes, false, false, 3},
+		tenant("no-type"):             {KindCustomer, "", ReasonTerminal, "deleted", NotReclaimableNoProvenType, false, false, 3},
 	}
 	if got := verdicts(res.Candidates); !reflect.DeepEqual(got, want) {
 		t.Fatalf("candidates:\n got %+v\nwant %+v", got, want)
@@ -213,7 +233,7 @@ func TestDecideFleet(t *testing.T) {
 	}
 	var null Candidate
 	for _, c := range res.Candidates {
-		if c.Namespace == "instant-customer-null-status" {
+		if c.Namespace == tenant("null-status") {
 			null = c
 		}
 	}
@@ -224,7 +244,7 @@ func TestDecideFleet(t *testing.T) {
 
 func TestReclaimRules(t *testing.T) {
 	nss, facts := fleet()
-	redis := "instant-customer-redis-deleted"
+	redis := tenant("redis-deleted")
 	pick := func(res Result) Candidate {
 		t.Helper()
 		for _, c := range res.Candidates {
@@ -268,8 +288,8 @@ func TestReclaimRules(t *testing.T) {
 func TestMinEvidenceAgeHeldThenEarned(t *testing.T) {
 	p := policy()
 	p.MinEvidenceAge = 24 * time.Hour
-	nss := []Namespace{ns("instant-customer-r", 48*time.Hour)}
-	facts := Facts{"r": {row("deleted", "redis", 0)}}
+	nss := []Namespace{ns(tenant("r"), 48*time.Hour)}
+	facts := Facts{uuidOf("r"): {row("deleted", "redis", 0)}}
 	var state State
 	at := func(d time.Duration) Candidate {
 		t.Helper()
@@ -307,11 +327,11 @@ func TestTerminatedAtColumnDatesTheEvidence(t *testing.T) {
 	p := policy()
 	p.MinEvidenceAge = 24 * time.Hour
 	p.TerminatedAtColumn = true
-	nss := []Namespace{ns("instant-customer-r", 30*24*time.Hour)}
+	nss := []Namespace{ns(tenant("r"), 30*24*time.Hour)}
 	terminated := func(at time.Time) Facts {
 		r := row("deleted", "redis", 0)
 		r.Extra, r.ExtraNull, r.TerminatedAt = at.Format(time.RFC3339), false, at
-		return Facts{"r": {r}}
+		return Facts{uuidOf("r"): {r}}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -345,7 +365,7 @@ func TestTerminatedAtColumnDatesTheEvidence(t *testing.T) {
 
 func TestStreakBoundToEvidence(t *testing.T) {
 	p := policy()
-	nss := []Namespace{ns("instant-customer-r", 48*time.Hour)}
+	nss := []Namespace{ns(tenant("r"), 48*time.Hour)}
 	var state State
 	step := func(facts Facts, at time.Duration) Candidate {
 		t.Helper()
@@ -361,7 +381,7 @@ func TestStreakBoundToEvidence(t *testing.T) {
 		step(Facts{}, time.Duration(i)*time.Minute)
 	}
 	// ...then a terminal redis row: the evidence changed, the streak restarts.
-	terminal := Facts{"r": {row("deleted", "redis", 0)}}
+	terminal := Facts{uuidOf("r"): {row("deleted", "redis", 0)}}
 	c := step(terminal, 3*time.Minute)
 	if c.Reclaimable || c.ConsecutiveSweeps != 1 || c.NotReclaimableReason != NotReclaimableUnconfirmed {
 		t.Fatalf("first sweep of new evidence: %+v", c)
@@ -374,7 +394,7 @@ func TestStreakBoundToEvidence(t *testing.T) {
 		t.Fatalf("third sweep of the same evidence: %+v", c)
 	}
 	// Another row for the token changes the digest again.
-	more := Facts{"r": {row("deleted", "redis", 0), row("failed", "redis", 2)}}
+	more := Facts{uuidOf("r"): {row("deleted", "redis", 0), row("failed", "redis", 2)}}
 	if c := step(more, 6*time.Minute); c.ConsecutiveSweeps != 1 || c.Reclaimable {
 		t.Fatalf("after a new row: %+v", c)
 	}
@@ -400,7 +420,7 @@ func TestStreakAndCounting(t *testing.T) {
 
 	// A failed sweep resets streaks but not first sightings or evidence age.
 	after := res2.State.AfterFailure()
-	if res2.State["instant-customer-no-row"].Streak != 2 {
+	if res2.State[tenant("no-row")].Streak != 2 {
 		t.Fatal("AfterFailure modified the state it was given")
 	}
 	res3, err := Decide(nss, facts, p, after, now.Add(2*time.Minute))
@@ -426,16 +446,16 @@ func TestResurrection(t *testing.T) {
 	for k, v := range facts {
 		revived[k] = v
 	}
-	revived["redis-deleted"] = append(revived["redis-deleted"], row("active", "redis", 5))
+	revived[uuidOf("redis-deleted")] = append(revived[uuidOf("redis-deleted")], row("active", "redis", 5))
 	res2, err := Decide(nss, revived, p, res.State, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Change{{Namespace: "instant-customer-redis-deleted", Token: "redis-deleted", Kind: KindRedis}}
+	want := []Change{{Namespace: tenant("redis-deleted"), Token: uuidOf("redis-deleted"), Kind: KindRedis}}
 	if !reflect.DeepEqual(res2.Resurrected, want) {
 		t.Fatalf("resurrected %v, want %v", res2.Resurrected, want)
 	}
-	if _, ok := res2.State["instant-customer-redis-deleted"]; ok {
+	if _, ok := res2.State[tenant("redis-deleted")]; ok {
 		t.Fatal("a resurrected candidate is still remembered")
 	}
 	// A candidate whose namespace goes away is forgotten without resurrection.
@@ -447,10 +467,10 @@ func TestResurrection(t *testing.T) {
 
 func TestEvaluate(t *testing.T) {
 	p := policy()
-	n := ns("instant-customer-redis-deleted", 48*time.Hour)
+	n := ns(tenant("redis-deleted"), 48*time.Hour)
 	rows := []Row{row("deleted", "redis", 0)}
-	digest := Digest(n.UID, "redis-deleted", rows)
-	prev := State{n.Name: {Token: "redis-deleted", Kind: KindRedis, FirstSeenAt: now.Add(-time.Hour), Digest: digest, DigestSince: now.Add(-time.Hour), Streak: 4}}
+	digest := Digest(n.UID, uuidOf("redis-deleted"), rows)
+	prev := State{n.Name: {Token: uuidOf("redis-deleted"), Kind: KindRedis, FirstSeenAt: now.Add(-time.Hour), Digest: digest, DigestSince: now.Add(-time.Hour), Streak: 4}}
 
 	c, why := Evaluate(n, rows, p, prev, now)
 	if why != "" || !c.Reclaimable || c.ConsecutiveSweeps != 4 || !c.FirstSeenAt.Equal(now.Add(-time.Hour)) || c.EvidenceDigest != digest {
@@ -477,7 +497,7 @@ func TestEvaluate(t *testing.T) {
 	if _, why := Evaluate(ns("instant-customer-pool-x", 48*time.Hour), rows, p, prev, now); why != WhyExcluded {
 		t.Fatalf("pool: why %q", why)
 	}
-	if _, why := Evaluate(ns("instant-customer-x", time.Minute), rows, p, prev, now); why != WhyWithinGrace {
+	if _, why := Evaluate(ns(tenant("x"), time.Minute), rows, p, prev, now); why != WhyWithinGrace {
 		t.Fatalf("young: why %q", why)
 	}
 }
@@ -519,8 +539,12 @@ func TestTokens(t *testing.T) {
 	nss, _ := fleet()
 	nss = append(nss, nss[4]) // a duplicate name must not duplicate its token
 	got := policy().Tokens(nss, now)
-	want := []string{"case", "empty-status", "live-active", "live-paused", "live-pending", "live-suspended", "mixed", "no-row", "no-type",
-		"not-a-uuid", "null-status", "pg-expired", "pg-then-redis", "provisioning", "redis-deleted", "t-term"}
+	want := []string{"not-a-uuid"}
+	for _, l := range []string{"case", "empty-status", "live-active", "live-paused", "live-pending", "live-suspended", "mixed", "no-row", "no-type",
+		"null-status", "pg-expired", "pg-then-redis", "provisioning", "redis-deleted", "t-term"} {
+		want = append(want, uuidOf(l))
+	}
+	slices.Sort(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Tokens = %v\nwant %v", got, want)
 	}
@@ -529,5 +553,135 @@ func TestTokens(t *testing.T) {
 func TestKindOf(t *testing.T) {
 	if KindOf("redis") != KindRedis || KindOf("postgres") != KindCustomer || KindOf("") != KindCustomer || KindOf("Redis") != KindCustomer {
 		t.Fatal("KindOf")
+	}
+}
+
+// With a terminated-at column, every row dates the evidence: the latest
+// value over all rows, and any NULL, infinite or future value keeps the
+// candidate too recent.
+func TestTerminatedAtOverAllRows(t *testing.T) {
+	p := policy()
+	p.MinEvidenceAge = 24 * time.Hour
+	p.TerminatedAtColumn = true
+	n := ns(tenant("r"), 30*24*time.Hour)
+	at := func(status string, hours int, terminated time.Time) Row {
+		r := row(status, "redis", hours)
+		r.Extra, r.ExtraNull, r.TerminatedAt = terminated.Format(time.RFC3339), false, terminated
+		return r
+	}
+	infinite := func(status string, hours int, text string) Row {
+		r := row(status, "redis", hours)
+		r.Extra, r.ExtraNull, r.TerminatedAtInfinite = text, false, true
+		return r
+	}
+	null := row("failed", "redis", 0) // ExtraNull
+	twoDays := now.Add(-48 * time.Hour)
+	for _, tc := range []struct {
+		name  string
+		rows  []Row
+		want  string
+		since time.Time
+	}{
+		{"every row two days old", []Row{at("failed", 0, twoDays.Add(-time.Hour)), at("deleted", 1, twoDays)}, "", twoDays},
+		// the newest row is old, an older row was terminated a minute ago
+		{"an older row terminated a minute ago", []Row{at("failed", 0, now.Add(-time.Minute)), at("deleted", 1, twoDays)}, NotReclaimableEvidenceTooRecent, now.Add(-time.Minute)},
+		{"an older row without a value", []Row{null, at("deleted", 1, twoDays)}, NotReclaimableEvidenceTooRecent, now},
+		{"infinity", []Row{at("failed", 0, twoDays), infinite("deleted", 1, "infinity")}, NotReclaimableEvidenceTooRecent, now},
+		{"-infinity is no older than anything", []Row{infinite("failed", 0, "-infinity"), at("deleted", 1, twoDays)}, NotReclaimableEvidenceTooRecent, now},
+		{"an older row in the future", []Row{at("failed", 0, now.Add(time.Hour)), at("deleted", 1, twoDays)}, NotReclaimableEvidenceTooRecent, now.Add(time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			facts := Facts{uuidOf("r"): tc.rows}
+			var state State
+			var c Candidate
+			for i := 0; i < 3; i++ {
+				res, err := Decide([]Namespace{n}, facts, p, state, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				state, c = res.State, res.Candidates[0]
+			}
+			if c.NotReclaimableReason != tc.want || c.Reclaimable != (tc.want == "") || !c.EvidenceSince.Equal(tc.since) {
+				t.Fatalf("%+v, want reason %q since %v", c, tc.want, tc.since)
+			}
+			if fresh, _ := Evaluate(n, tc.rows, p, state, now); fresh.NotReclaimableReason != tc.want {
+				t.Fatalf("fresh check: %+v, want reason %q", fresh, tc.want)
+			}
+		})
+	}
+}
+
+// PostgreSQL reads several spellings of one uuid as the same value, so they
+// share the same rows; only the canonical spelling may be reclaimed, the
+// others stay candidates, right after terminating in the order.
+func TestNoncanonicalTokens(t *testing.T) {
+	canonical := "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+	rows := []Row{row("deleted", "redis", 0)}
+	var nss []Namespace
+	facts := Facts{}
+	for _, tok := range []string{canonical, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+		"{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11"} {
+		nss = append(nss, ns("instant-customer-"+tok, 48*time.Hour))
+		facts[tok] = rows
+	}
+	terminating := ns("instant-customer-A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12", 48*time.Hour)
+	terminating.Terminating = true
+	nss = append(nss, terminating)
+	facts["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12"] = rows
+	res := decideN(t, nss, facts, policy(), 3)
+	if len(res.Candidates) != len(nss) {
+		t.Fatalf("%d candidates, want every spelling listed: %+v", len(res.Candidates), res.Candidates)
+	}
+	for _, c := range res.Candidates {
+		switch {
+		case c.Token == canonical:
+			if !c.Reclaimable {
+				t.Errorf("canonical token not reclaimable: %+v", c)
+			}
+		case c.Terminating:
+			if c.NotReclaimableReason != NotReclaimableTerminating {
+				t.Errorf("terminating comes first: %+v", c)
+			}
+		case c.Reclaimable || c.NotReclaimableReason != NotReclaimableNoncanonicalToken:
+			t.Errorf("spelling %q: reclaimable %v (%s), want noncanonical_token", c.Token, c.Reclaimable, c.NotReclaimableReason)
+		}
+	}
+	for tok, want := range map[string]bool{canonical: true, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11": false, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1": false,
+		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g": false, "a0eebc99_9c0b-4ef8-bb6d-6bb9bd380a11": false, "": false} {
+		if CanonicalToken(tok) != want {
+			t.Errorf("CanonicalToken(%q) = %v", tok, !want)
+		}
+	}
+}
+
+// A keep label that says neither "true" nor "false" keeps the namespace out
+// of scope and is reported, once per sweep, for the exporter to warn about.
+func TestOddKeepLabels(t *testing.T) {
+	old := 48 * time.Hour
+	nss := []Namespace{
+		ns(tenant("yes"), old, KeepLabel, "yes"),
+		ns(tenant("True"), old, KeepLabel, "True"),
+		ns(tenant("true"), old, KeepLabel, "true"),
+		ns(tenant("false"), old, KeepLabel, "false"),
+		ns(tenant("none"), old),
+		ns("other-prefix-x", old, KeepLabel, "maybe"),
+	}
+	res, err := Decide(nss, Facts{}, policy(), nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{tenant("True"), tenant("yes")}
+	slices.Sort(want)
+	if !reflect.DeepEqual(res.OddKeepLabels, want) {
+		t.Fatalf("odd keep labels %v, want %v", res.OddKeepLabels, want)
+	}
+	var names []string
+	for _, c := range res.Candidates {
+		names = append(names, c.Namespace)
+	}
+	wantCands := []string{tenant("false"), tenant("none")}
+	slices.Sort(wantCands)
+	if !reflect.DeepEqual(names, wantCands) {
+		t.Fatalf("candidates %v, want only the unlabelled and the \"false\" one %v", names, wantCands)
 	}
 }

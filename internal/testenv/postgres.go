@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -270,4 +271,55 @@ func trimLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// StartStandby starts a streaming hot standby of p: a base backup taken with
+// pg_basebackup, then a server of its own that replays p's WAL as it comes.
+// settings add to p's.
+func (p *Postgres) StartStandby(ctx context.Context, settings map[string]string) (*Postgres, error) {
+	dir, err := os.MkdirTemp("", "orphans-pg-standby-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Postgres{binDir: p.binDir, dir: dir, User: p.User, cred: p.cred}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	if s.cred != nil {
+		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	if s.Port, err = FreePort(); err != nil {
+		return nil, err
+	}
+	backup := exec.CommandContext(ctx, filepath.Join(p.binDir, "pg_basebackup"), "-D", s.dataDir(),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", p.User, "-X", "stream", "--checkpoint=fast", "--write-recovery-conf", "--no-sync")
+	backup.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if out, err := backup.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, out)
+	}
+	args := slices.Clone(p.args)
+	for i := 0; i+1 < len(args); i++ {
+		switch {
+		case args[i] == "-D":
+			args[i+1] = s.dataDir()
+		case args[i] == "-p":
+			args[i+1] = strconv.Itoa(s.Port)
+		case strings.HasPrefix(args[i+1], "unix_socket_directories="):
+			args[i+1] = "unix_socket_directories=" + dir
+		}
+	}
+	for k, v := range settings {
+		args = append(args, "-c", k+"="+v)
+	}
+	s.args = args
+	if err := s.Start(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/orphansweep/orphans/internal/api"
@@ -232,9 +233,10 @@ func (f *Features) awaitRefresh(ctx context.Context, o Options, b *bed, proc *pr
 	var received []time.Time
 	f.RefreshRequests = map[string]int{}
 	_, err := b.cp.AuditEvents(func(e testenv.AuditEvent) bool {
-		// The informer lists and watches namespaces; every contents read
-		// is inside one candidate's namespace.
-		if e.User.Username == ContentsUser && e.IsRequest() && e.ObjectRef != nil && e.ObjectRef.Namespace != "" {
+		// The informer lists and watches namespaces, and the first sweep
+		// reads kube-system's UID; every contents read is inside one
+		// candidate's namespace.
+		if e.User.Username == ContentsUser && e.IsRequest() && e.ObjectRef != nil && strings.HasPrefix(e.ObjectRef.Namespace, Prefix) {
 			f.RefreshRequests[e.Verb]++
 			received = append(received, e.Received)
 		}
