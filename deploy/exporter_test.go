@@ -388,7 +388,8 @@ func TestExporterUnderServiceAccount(t *testing.T) {
 	t.Run("asked only for what it is granted", func(t *testing.T) {
 		// What the candidates' namespaces hold is listed, never more.
 		contents := map[string]bool{"pods": true, "persistentvolumeclaims": true, "services": true, "configmaps": true,
-			"statefulsets": true, "deployments": true}
+			"serviceaccounts": true, "statefulsets": true, "deployments": true, "jobs": true, "cronjobs": true,
+			"ingresses": true, "rolebindings": true}
 		var reads int
 		for _, e := range r.audit {
 			if e.ObjectRef != nil && contents[e.ObjectRef.Resource] {

@@ -36,8 +36,11 @@ var (
 	wantExporterRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		// What a reclaim would destroy, read for candidates only.
-		{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps"}, Verbs: []string{"list"}},
+		{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps", "serviceaccounts"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "deployments"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: []string{"list"}},
 	}
 	wantOperatorRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"services/proxy"}, ResourceNames: operatorProxyNames, Verbs: []string{"get"}},

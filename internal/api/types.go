@@ -95,8 +95,9 @@ type Contents struct {
 	PodsRunning           int       `json:"pods_running"`
 	PVCs                  int       `json:"pvcs"`
 	StorageRequestedBytes int64     `json:"storage_requested_bytes"`
-	// LastChangeAt is the newest creation or non-status change of an object
-	// in the namespace that no controller owns; zero when unknown.
+	// LastChangeAt is the newest change made in the namespace: a creation
+	// or non-status update of an object that no controller owns, or a scale
+	// or ephemeral container update of any object; zero when unknown.
 	LastChangeAt time.Time `json:"last_change_at"`
 	// Error is set when the contents could not be read; such a candidate is
 	// not reclaimable.

@@ -76,6 +76,7 @@ type Options struct {
 	ContentsBudget         int
 	ContentsIgnoreManagers string
 	ContentsExtraResources string
+	ContentsReads          ContentsReadOptions
 
 	Ghosts GhostOptions
 
@@ -129,9 +130,10 @@ func (o *Options) AddFlags(app *kingpin.Application) {
 	app.Flag("contents.interval", "How often to read what the candidates' namespaces hold; 0 turns contents off, and then nothing is reclaimable.").Default("5m").SetValue(durationValue("contents.interval", &o.ContentsInterval))
 	app.Flag("contents.qps", "Client-side limit of the contents reads' Kubernetes API requests per second.").Default("5").SetValue(floatValue("contents.qps", &o.ContentsQPS))
 	app.Flag("contents.concurrency", "Namespaces whose contents are read at once.").Default("4").SetValue(intValue("contents.concurrency", &o.ContentsConcurrency))
-	app.Flag("contents.budget", "Most namespaces the contents loop reads per --contents.interval (fresh checks aside); beyond it, the unread and the longest unread wait for the next interval, and an unread candidate is not reclaimable.").Default("1000").SetValue(intValue("contents.budget", &o.ContentsBudget))
+	app.Flag("contents.budget", "Most namespaces the contents loop reads per --contents.interval (fresh checks aside), and never more than --contents.qps lets through in an interval; beyond it, the unread and the longest unread wait for the next interval, and an unread candidate is not reclaimable.").Default("1000").SetValue(intValue("contents.budget", &o.ContentsBudget))
 	app.Flag("contents.ignore-managers", "Comma-separated field managers whose changes do not count as a change inside a namespace.").Default("").StringVar(&o.ContentsIgnoreManagers)
-	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs).").Default("").StringVar(&o.ContentsExtraResources)
+	o.ContentsReads.addFlags(app)
+	app.Flag("contents.extra-resources", "Comma-separated group/version/resource read besides the built-in kinds for the last change (e.g. an operator's CRDs); Secrets are refused in any spelling.").Default("").StringVar(&o.ContentsExtraResources)
 
 	app.Flag("metrics.namespace", "Prefix of the exporter's metric names.").Default("instant").StringVar(&o.MetricsNamespace)
 	app.Flag("kubeconfig", "Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG and ~/.kube/config.").Default("").StringVar(&o.Kubeconfig)
@@ -181,6 +183,8 @@ type Config struct {
 	// ContentsInterval.
 	ContentsBudget int
 	Contents       kube.ContentsOptions
+	// FreshContents is the fresh checks' contents reader, on a limiter of its own.
+	FreshContents kube.ContentsOptions
 
 	// Warnings are worth logging at start-up but do not stop it.
 	Warnings []string
@@ -286,6 +290,9 @@ func (o *Options) Validate(env Env) (Config, error) {
 	}
 	if o.ContentsBudget < 1 {
 		return bad("contents.budget", "%d: must be at least 1", o.ContentsBudget)
+	}
+	if err := o.ContentsReads.validate(); err != nil {
+		return Config{}, err
 	}
 	var extra []schema.GroupVersionResource
 	for _, r := range splitList(o.ContentsExtraResources) {
@@ -416,6 +423,7 @@ func (o *Options) Validate(env Env) (Config, error) {
 	c.ContentsInterval, c.ContentsConcurrency, c.ContentsBudget = o.ContentsInterval, o.ContentsConcurrency, o.ContentsBudget
 	c.Contents = kube.ContentsOptions{QPS: float32(o.ContentsQPS), Burst: max(1, int(o.ContentsQPS), o.ContentsConcurrency),
 		IgnoreManagers: splitList(o.ContentsIgnoreManagers), Extra: extra}
+	o.ContentsReads.config(&c, o.KubeTimeout)
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
 	"github.com/orphansweep/orphans/internal/sweep"
 )
@@ -100,6 +101,9 @@ type contentsLoop struct {
 	book    *contentsBook
 	sweeper *Sweeper
 	now     func() time.Time
+	// sightings are the readers' memory of objects whose changes carry no
+	// time; nil when the readers keep none (tests).
+	sightings *kube.Sightings
 	// swept is signalled after each successful sweep.
 	swept chan struct{}
 	// reading serializes rounds, the loop's and a test's.
@@ -152,10 +156,11 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 		return false
 	}
 	current := make(map[string]bool, len(snap.Candidates))
+	names := make(map[string]bool, len(snap.Candidates))
 	var targets []api.Candidate
 	for _, c := range snap.Candidates {
 		k := contentsKey(c.Namespace, c.NamespaceUID)
-		current[k] = true
+		current[k], names[c.Namespace] = true, true
 		if _, known := l.book.get(c.Namespace, c.NamespaceUID); full || !known {
 			targets = append(targets, c)
 		}
@@ -175,6 +180,7 @@ func (l *contentsLoop) round(ctx context.Context, full bool) bool {
 	}
 	wg.Wait()
 	l.book.forget(current)
+	l.sightings.Forget(func(ns string) bool { return names[ns] })
 	return true
 }
 
@@ -197,8 +203,10 @@ func (l *contentsLoop) budget(targets []api.Candidate) []api.Candidate {
 		slices.SortStableFunc(targets, func(a, b api.Candidate) int { return readAt(a).Compare(readAt(b)) })
 		if !l.exhausted {
 			l.exhausted = true
+			// The budget is at most what --contents.qps reads in an interval.
 			l.log.Warn("contents.budget_exhausted", "candidates_to_read", len(targets), "reading", left,
-				"budget", l.cfg.ContentsBudget, "interval", l.cfg.ContentsInterval.String())
+				"budget", l.cfg.ContentsBudget, "interval", l.cfg.ContentsInterval.String(), "qps", l.cfg.Contents.QPS,
+				"requests_per_namespace", l.cfg.Contents.RequestsPerNamespace())
 		}
 		targets = targets[:left]
 	}

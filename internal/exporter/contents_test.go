@@ -57,7 +57,7 @@ func TestContentsOnTheRealAPIServer(t *testing.T) {
 	// busy machine fit in it after a change.
 	const quiet = 10 * time.Second
 	r := start(t, testConfig(t, exporterUser(t, "exporter-contents"), destructiveEnv(),
-		"--namespace.prefix="+pfx, "--sweep.confirmations=1", "--reclaim.quiet-period="+quiet.String()))
+		"--namespace.prefix="+pfx, "--sweep.confirmations=1", "--reclaim.quiet-period="+quiet.String(), "--contents.qps=50"))
 	r.sweep()
 
 	c := candidateOf(t, r, full)

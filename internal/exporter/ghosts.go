@@ -26,6 +26,11 @@ type GhostLedger interface {
 	Scan(ctx context.Context, cutoff time.Time, known []string, visit func(sweep.LiveRow) error) (int, error)
 }
 
+// NamespaceGetter reads one namespace from the API server now.
+type NamespaceGetter interface {
+	Get(ctx context.Context, name string) (sweep.Namespace, bool, error)
+}
+
 // GhostSnapshot is the immutable outcome of one ghost sweep.
 type GhostSnapshot struct {
 	GeneratedAt time.Time
@@ -39,14 +44,19 @@ type GhostSnapshot struct {
 	LiveTokens int
 	Ghosts     []sweep.Ghost
 	State      sweep.GhostState
+	// RowsHeld is the most ledger rows the sweep held at once.
+	RowsHeld int
 }
 
 // GhostSweeper owns the ghost sweep loop and its latest snapshot. It runs
 // apart from the orphan sweep: its failures never touch the candidates.
 type GhostSweeper struct {
-	cfg     Config
-	log     *slog.Logger
-	ns      NamespaceSource
+	cfg Config
+	log *slog.Logger
+	ns  NamespaceSource
+	// getter confirms ghosts under --namespace.selector, through a limiter
+	// of its own.
+	getter  NamespaceGetter
 	ledger  GhostLedger
 	metrics *ghostMetrics
 	now     func() time.Time
@@ -57,8 +67,8 @@ type GhostSweeper struct {
 	latest atomic.Pointer[GhostSnapshot]
 }
 
-func newGhostSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, led GhostLedger, m *ghostMetrics, now func() time.Time) *GhostSweeper {
-	g := &GhostSweeper{cfg: cfg, log: log, ns: ns, ledger: led, metrics: m, now: now, redact: cfg.Redactor()}
+func newGhostSweeper(cfg Config, log *slog.Logger, ns NamespaceSource, getter NamespaceGetter, led GhostLedger, m *ghostMetrics, now func() time.Time) *GhostSweeper {
+	g := &GhostSweeper{cfg: cfg, log: log, ns: ns, getter: getter, ledger: led, metrics: m, now: now, redact: cfg.Redactor()}
 	first := &GhostSnapshot{Enabled: true, State: sweep.GhostState{}}
 	if !cfg.Ghosts.Enabled {
 		first = &GhostSnapshot{GeneratedAt: now(), Completed: true, Err: cfg.Ghosts.Off, State: sweep.GhostState{}}
@@ -90,18 +100,19 @@ func (g *GhostSweeper) SweepOnce(ctx context.Context) {
 	defer cancel()
 	prev := g.latest.Load()
 
-	res, live, stage, err := g.compute(ctx, prev, start)
+	held := &heldRows{}
+	res, live, stage, err := g.compute(ctx, prev, start, held)
 	elapsed := g.now().Sub(start)
 	g.metrics.duration.Observe(elapsed.Seconds())
 	if err != nil {
 		msg := g.redact.Redact(stage + ": " + err.Error())
 		g.latest.Store(&GhostSnapshot{GeneratedAt: start, Completed: true, Enabled: true, Err: msg, Duration: elapsed,
-			State: prev.State.AfterFailure()})
-		g.log.Error("ghosts.failed", "stage", stage, "err", msg, "duration", elapsed)
+			State: prev.State.AfterFailure(), RowsHeld: held.peak})
+		g.log.Error("ghosts.failed", "stage", stage, "err", msg, "duration", elapsed, "rows_held", held.peak)
 		return
 	}
 	g.latest.Store(&GhostSnapshot{GeneratedAt: start, Completed: true, Enabled: true, OK: true, Duration: elapsed,
-		LiveTokens: live, Ghosts: res.Ghosts, State: res.State})
+		LiveTokens: live, Ghosts: res.Ghosts, State: res.State, RowsHeld: held.peak})
 
 	ns := func(name string) logsafe.Namespace { return logsafe.Namespace{Name: name, Prefix: g.cfg.Policy.Prefix} }
 	// One line per change, up to a bound: a first sweep over a misconfigured
@@ -127,14 +138,14 @@ func (g *GhostSweeper) SweepOnce(ctx context.Context) {
 		g.log.Info("ghost.resolved_more", "not_logged", more)
 	}
 	g.log.Info("ghosts.completed", "ghosts", len(res.Ghosts), "live_tokens", live, "detected", len(res.Detected),
-		"resolved", len(res.Resolved), "duration", elapsed)
+		"resolved", len(res.Resolved), "duration", elapsed, "rows_held", held.peak)
 }
 
 // maxGhostChangesLogged bounds the ghost.detected and ghost.resolved lines
 // of one ghost sweep; a summary line counts the rest.
 const maxGhostChangesLogged = 20
 
-func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now time.Time) (sweep.GhostResult, int, string, error) {
+func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now time.Time, held *heldRows) (sweep.GhostResult, int, string, error) {
 	// An unsynced or broken cache would make every live token a ghost.
 	if err := g.ns.Healthy(); err != nil {
 		return sweep.GhostResult{}, 0, StageKubernetes, err
@@ -147,37 +158,30 @@ func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now tim
 			known = append(known, tok)
 		}
 	}
-	var found []sweep.LiveRow
-	live, err := g.ledger.Scan(ctx, now.Add(-g.cfg.Ghosts.Policy.Grace), known, func(r sweep.LiveRow) error {
-		found = append(found, r)
-		// Without a selector every row found is a ghost: once the guard's
-		// refusal is certain, stop reading, so that a ledger read without
-		// its filter never holds millions of rows in memory. (With one,
-		// the API server may yet find their namespaces.)
-		if g.cfg.Selector == "" && sweep.GhostsSurelyImplausible(len(found), len(known), g.cfg.Ghosts.Policy) {
-			return fmt.Errorf("%w: %d live tokens past grace without a namespace against %d namespaces, above the limit of %.0f%% "+
-				"whatever the rest of the ledger holds; stopped reading. Check that the namespace cache, --namespace.prefix and "+
-				"the ledger belong to this cluster (--ghosts.filter-column, --sweep.max-candidate-fraction)",
-				sweep.ErrImplausible, len(found), len(known), g.cfg.Ghosts.Policy.MaxFraction*100)
-		}
-		return nil
-	})
-	if errors.Is(err, sweep.ErrImplausible) {
-		return sweep.GhostResult{}, 0, StageGuard, err
+	cutoff := now.Add(-g.cfg.Ghosts.Policy.Grace)
+	var (
+		live int
+		err  error
+	)
+	if g.cfg.Selector == "" {
+		live, err = g.scan(ctx, cutoff, known, held)
+	} else {
+		live, err = g.scanConfirming(ctx, cutoff, known, held)
 	}
-	if err != nil {
+	var confirming *confirmError
+	switch {
+	case errors.Is(err, sweep.ErrImplausible):
+		return sweep.GhostResult{}, 0, StageGuard, err
+	case errors.As(err, &confirming):
+		return sweep.GhostResult{}, 0, StageKubernetes, confirming.err
+	case err != nil:
 		return sweep.GhostResult{}, 0, StageLedger, err
 	}
 	// The watch may have broken while the ledger answered.
 	if err := g.ns.Healthy(); err != nil {
 		return sweep.GhostResult{}, 0, StageKubernetes, err
 	}
-	if g.cfg.Selector != "" {
-		if found, err = g.confirm(ctx, found); err != nil {
-			return sweep.GhostResult{}, 0, StageKubernetes, err
-		}
-	}
-	res, err := sweep.DecideGhosts(found, live, g.cfg.Ghosts.Policy, prev.State, now)
+	res, err := sweep.DecideGhosts(held.rows, live, g.cfg.Ghosts.Policy, prev.State, now)
 	if err != nil {
 		stage := StageLedger
 		if errors.Is(err, sweep.ErrImplausible) {
@@ -188,26 +192,109 @@ func (g *GhostSweeper) compute(ctx context.Context, prev *GhostSnapshot, now tim
 	return res, live, "", nil
 }
 
-// confirm keeps the rows whose namespace the API server does not have. The
-// cache holds only the namespaces --namespace.selector selects; a tenant's
-// namespace may exist without its labels.
-func (g *GhostSweeper) confirm(ctx context.Context, rows []sweep.LiveRow) ([]sweep.LiveRow, error) {
-	out := rows[:0]
-	for _, r := range rows {
-		name := g.cfg.Policy.Prefix + r.Token
-		if len(validation.IsDNS1123Label(name)) == 0 {
-			_, found, err := g.ns.Get(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				continue
+// heldRows are the live rows a ghost sweep holds in memory, and the most it
+// held at once.
+type heldRows struct {
+	rows []sweep.LiveRow
+	peak int
+}
+
+func (h *heldRows) add(r sweep.LiveRow) {
+	h.rows = append(h.rows, r)
+	h.peak = max(h.peak, len(h.rows))
+}
+
+// scan reads the ledger when the cache holds every namespace: each row it
+// hands over is a ghost. Once the guard's refusal is certain it stops
+// reading, so that a ledger read without its filter never holds millions of
+// rows in memory.
+func (g *GhostSweeper) scan(ctx context.Context, cutoff time.Time, known []string, held *heldRows) (int, error) {
+	return g.ledger.Scan(ctx, cutoff, known, func(r sweep.LiveRow) error {
+		held.add(r)
+		if sweep.GhostsSurelyImplausible(len(held.rows), len(known), g.cfg.Ghosts.Policy) {
+			return fmt.Errorf("%w: %d live tokens past grace without a namespace against %d namespaces, above the limit of %.0f%% "+
+				"whatever the rest of the ledger holds; stopped reading. Check that the namespace cache, --namespace.prefix and "+
+				"the ledger belong to this cluster (--ghosts.filter-column, --sweep.max-candidate-fraction)",
+				sweep.ErrImplausible, len(held.rows), len(known), g.cfg.Ghosts.Policy.MaxFraction*100)
+		}
+		return nil
+	})
+}
+
+// scanConfirming reads the ledger under --namespace.selector. The cache
+// holds only the selected namespaces: a row without one there may yet have
+// its namespace, unselected, and is a ghost only once a GET says there is
+// none. How many ghosts the guard allows depends on how many live tokens
+// the ledger holds, which only a whole read tells, so:
+//
+//   - the first read counts the live tokens, holding the rows without a
+//     cached namespace only while they are no more than the guard allows
+//     whatever that count (GhostsAlwaysAllowed: 10 with the defaults);
+//   - if it held them all, each is confirmed by a GET;
+//   - else a second read confirms each row as it comes and holds only the
+//     ghosts.
+//
+// Either way the GETs stop, and the sweep is refused, as soon as the ghosts
+// confirmed are more than the guard allows of the live tokens counted, and
+// the sweep never holds more rows than the guard allows.
+func (g *GhostSweeper) scanConfirming(ctx context.Context, cutoff time.Time, known []string, held *heldRows) (int, error) {
+	p := g.cfg.Ghosts.Policy
+	always, unheld := sweep.GhostsAlwaysAllowed(p), 0
+	live, err := g.ledger.Scan(ctx, cutoff, known, func(r sweep.LiveRow) error {
+		if len(held.rows) < always {
+			held.add(r)
+		} else {
+			unheld++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if unheld == 0 {
+		// The ghosts are kept in place, in the rows' own array.
+		rows := held.rows
+		held.rows = rows[:0]
+		for _, r := range rows {
+			if err := g.confirm(ctx, r, live, held); err != nil {
+				return 0, err
 			}
 		}
-		out = append(out, r)
+		return live, nil
 	}
-	return out, nil
+	held.rows = nil
+	return g.ledger.Scan(ctx, cutoff, known, func(r sweep.LiveRow) error { return g.confirm(ctx, r, live, held) })
 }
+
+// confirm holds r when its namespace does not exist, and refuses the sweep
+// once the ghosts held are more than the guard allows of live tokens.
+func (g *GhostSweeper) confirm(ctx context.Context, r sweep.LiveRow, live int, held *heldRows) error {
+	// A token that makes no namespace name has no namespace: no request.
+	if name := g.cfg.Policy.Prefix + r.Token; len(validation.IsDNS1123Label(name)) == 0 {
+		_, found, err := g.getter.Get(ctx, name)
+		if err != nil {
+			return &confirmError{err}
+		}
+		if found {
+			return nil
+		}
+	}
+	held.add(r)
+	if sweep.GhostsRefused(len(held.rows), live, g.cfg.Ghosts.Policy) {
+		return fmt.Errorf("%w: %d of %d live tokens past grace have no namespace, above the limit of %.0f%% whatever the rest holds; "+
+			"stopped confirming. Check that the namespace cache, --namespace.prefix and the ledger belong to this cluster "+
+			"(--ghosts.filter-column, --sweep.max-candidate-fraction)",
+			sweep.ErrImplausible, len(held.rows), live, g.cfg.Ghosts.Policy.MaxFraction*100)
+	}
+	return nil
+}
+
+// confirmError is a GET confirming a ghost that failed: a failure of the
+// Kubernetes stage, though it may come out of the ledger's read.
+type confirmError struct{ err error }
+
+func (e *confirmError) Error() string { return e.err.Error() }
+func (e *confirmError) Unwrap() error { return e.err }
 
 // ghostsDoc serves GET /ghosts from the latest ghost snapshot.
 func (s *Server) ghostsDoc(w http.ResponseWriter, _ *http.Request) {

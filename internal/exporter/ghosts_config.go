@@ -20,6 +20,7 @@ type GhostOptions struct {
 	FilterValue  string
 	Timeout      time.Duration
 	timeoutSet   bool
+	ConfirmQPS   float64
 }
 
 func (o *GhostOptions) addFlags(app *kingpin.Application) {
@@ -28,6 +29,7 @@ func (o *GhostOptions) addFlags(app *kingpin.Application) {
 	app.Flag("ghosts.types", "Comma-separated resource types a ghost may have; empty for every type.").Default("").StringVar(&o.Types)
 	app.Flag("ghosts.filter-column", "Ledger column that restricts ghost rows to this cluster's (with --ghosts.filter-value), for a ledger shared by several clusters.").Default("").StringVar(&o.FilterColumn)
 	app.Flag("ghosts.filter-value", "Value of --ghosts.filter-column in this cluster's rows.").Default("").StringVar(&o.FilterValue)
+	app.Flag("ghosts.confirm-qps", "With --namespace.selector: client-side limit, in requests per second, of the namespace GETs that confirm each ghost, on a client of their own.").Default("10").SetValue(floatValue("ghosts.confirm-qps", &o.ConfirmQPS))
 	app.Flag("ghosts.timeout", "Deadline of one ghost sweep and of its ledger statement (default: "+computedDefaults["ghosts.timeout"]+").").IsSetByUser(&o.timeoutSet).SetValue(durationValue("ghosts.timeout", &o.Timeout))
 }
 
@@ -40,6 +42,10 @@ type GhostConfig struct {
 	Timeout  time.Duration
 	Policy   sweep.GhostPolicy
 	Ledger   ledger.GhostConfig
+	// ConfirmQPS and ConfirmBurst limit the GETs that confirm ghosts under
+	// --namespace.selector.
+	ConfirmQPS   float32
+	ConfirmBurst int
 }
 
 // validate checks the --ghosts.* flags; the error names the flag in one line.
@@ -62,6 +68,9 @@ func (o *GhostOptions) validate() error {
 	if o.Grace < 0 {
 		return bad("ghosts.grace", "%s: must not be negative", o.Grace)
 	}
+	if !(o.ConfirmQPS > 0) {
+		return bad("ghosts.confirm-qps", "%v: must be positive", o.ConfirmQPS)
+	}
 	column := strings.TrimSpace(o.FilterColumn)
 	switch {
 	case column == "" && o.FilterColumn != "":
@@ -78,6 +87,7 @@ func (o *GhostOptions) validate() error {
 func (o *GhostOptions) config(c Config) GhostConfig {
 	g := GhostConfig{
 		Enabled: c.Enabled && o.Interval > 0, Interval: o.Interval, Timeout: o.Timeout,
+		ConfirmQPS: float32(o.ConfirmQPS), ConfirmBurst: max(1, int(o.ConfirmQPS)),
 		Policy: sweep.GhostPolicy{
 			Prefix: c.Policy.Prefix, Grace: o.Grace,
 			MaxFraction: c.Policy.MaxCandidateFraction, GuardMin: c.Policy.GuardMinNamespaces,

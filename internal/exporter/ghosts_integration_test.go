@@ -96,14 +96,6 @@ func (r *running) waitCached(t *testing.T, name string) {
 	}
 }
 
-func ghostTokens(doc api.Ghosts) []string {
-	var out []string
-	for _, g := range doc.Ghosts {
-		out = append(out, g.Token)
-	}
-	return out
-}
-
 func TestGhosts(t *testing.T) {
 	ctx := context.Background()
 	const gp = "ghost-a-"
@@ -324,5 +316,43 @@ func TestGhostsGuardOnEmptyCache(t *testing.T) {
 	}
 	if v := r.metric(t, "instant_orphan_db_sweep_ghosts_current", "kind", api.KindRedis); v != 0 {
 		t.Fatalf("ghosts_current{redis} = %v", v)
+	}
+}
+
+// Under --namespace.selector, a ledger of 5 000 live tokens none of which
+// has a namespace: the ghost sweep is refused after as many confirming GETs
+// as the guard allows ghosts plus one (2% of 5 000), counted by the API
+// server, not one per row; and it held no more rows than that.
+func TestGhostsSelectorStopsConfirmingAtTheGuard(t *testing.T) {
+	const gp = "ghost-f-"
+	const user = "exporter-ghosts-confirm"
+	const rows, allowed = 5000, 100
+	tokens := make([]string, rows)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("6a050000-0000-4000-8000-0000000f%04d", i)
+	}
+	dsn := ghostLedger(t, oldLive("redis", tokens...))
+	r := startGhosts(t, user, dsn, gp, "--namespace.selector=tier=tenant", "--sweep.max-candidate-fraction=0.02",
+		"--ghosts.confirm-qps=200")
+	snap := r.ghosts.Latest()
+	if snap.OK || !strings.Contains(snap.Err, StageGuard) || !strings.Contains(snap.Err, "stopped confirming") {
+		t.Fatalf("ghost sweep over %d live tokens without a namespace: ok %v, %s", rows, snap.OK, snap.Err)
+	}
+	gets, err := cp.AuditEvents(func(e testenv.AuditEvent) bool {
+		return e.User.Username == user && e.IsRequest() && e.Verb == "get" && e.ObjectRef != nil &&
+			e.ObjectRef.Resource == "namespaces" && strings.HasPrefix(e.ObjectRef.Name, gp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gets) == 0 || len(gets) > allowed+1 {
+		t.Fatalf("the ghost sweep made %d confirming GETs, want at most %d", len(gets), allowed+1)
+	}
+	if snap.RowsHeld == 0 || snap.RowsHeld > allowed+1 {
+		t.Fatalf("the ghost sweep held %d rows at once, want at most %d", snap.RowsHeld, allowed+1)
+	}
+	var e api.Error
+	if code := r.getJSON(t, "/ghosts", &e); code != http.StatusServiceUnavailable {
+		t.Fatalf("/ghosts: %d %+v", code, e)
 	}
 }

@@ -218,7 +218,7 @@ func (c *selectedCluster) Get(ctx context.Context, name string) (sweep.Namespace
 func TestGhostsConfirmedByGetWithSelector(t *testing.T) {
 	e, cluster, gl := ghostExporter(t, bothOn, "--namespace.selector=tier=tenant")
 	sc := &selectedCluster{fakeCluster: cluster, unselected: []sweep.Namespace{{Name: "instant-customer-u", CreatedAt: seamNow}}}
-	e.ghosts.ns = sc
+	e.ghosts.ns, e.ghosts.getter = sc, sc
 	gl.set([]sweep.LiveRow{
 		liveRow("g", "redis", 2*time.Hour), liveRow("u", "redis", 2*time.Hour),
 		liveRow("UPPER", "redis", 2*time.Hour), // no namespace can have this name: no request
@@ -352,14 +352,16 @@ func TestValidateGhosts(t *testing.T) {
 	if !g.Enabled || g.Interval != 10*time.Minute || g.Timeout != time.Minute || g.Policy.Grace != time.Hour ||
 		len(g.Ledger.Types) != 0 || g.Ledger.FilterColumn != "" || g.Ledger.QueryTimeout != time.Minute ||
 		g.Policy.Prefix != "instant-customer-" || g.Policy.MaxFraction != 0.5 || g.Policy.GuardMin != 20 ||
-		strings.Join(g.Ledger.LiveStatuses, ",") != "pending,active,paused,suspended" || g.Ledger.DSN != c.Ledger.DSN {
+		strings.Join(g.Ledger.LiveStatuses, ",") != "pending,active,paused,suspended" || g.Ledger.DSN != c.Ledger.DSN ||
+		g.ConfirmQPS != 10 || g.ConfirmBurst != 10 {
 		t.Fatalf("defaults: %+v", g)
 	}
-	o, _ = parse(t, "--ghosts.interval=30s", "--ghosts.grace=15s", "--ghosts.types=redis, postgres", "--ghosts.filter-column=cluster", "--ghosts.filter-value=eu-1")
+	o, _ = parse(t, "--ghosts.interval=30s", "--ghosts.grace=15s", "--ghosts.types=redis, postgres", "--ghosts.filter-column=cluster", "--ghosts.filter-value=eu-1",
+		"--ghosts.confirm-qps=0.5")
 	if c, err = o.Validate(envOf()); err != nil {
 		t.Fatal(err)
 	}
-	if g := c.Ghosts; g.Enabled || g.Timeout != 30*time.Second || g.Policy.Grace != 15*time.Second ||
+	if g := c.Ghosts; g.Enabled || g.Timeout != 30*time.Second || g.Policy.Grace != 15*time.Second || g.ConfirmQPS != 0.5 || g.ConfirmBurst != 1 ||
 		strings.Join(g.Ledger.Types, ",") != "redis,postgres" || g.Ledger.FilterValue != "eu-1" || !strings.Contains(g.Off, EnvEnabled) {
 		t.Fatalf("set: %+v", g)
 	}
@@ -377,6 +379,7 @@ func TestValidateGhosts(t *testing.T) {
 		{[]string{"--ghosts.filter-value=eu-1"}, "ghosts.filter-column"},
 		{[]string{"--ghosts.filter-column= ", "--ghosts.filter-value=eu-1"}, "ghosts.filter-column"},
 		{[]string{"--web.telemetry-path=/ghosts"}, "web.telemetry-path"},
+		{[]string{"--ghosts.confirm-qps=0"}, "ghosts.confirm-qps"},
 	} {
 		o, err := parse(t, tc.args...)
 		if err != nil {

@@ -106,8 +106,11 @@ func namespaceRules() []rbacv1.PolicyRule {
 
 // contentsRules are what contents read, as in deploy/base/clusterrole.yaml.
 var contentsRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps"}, Verbs: []string{"list"}},
+	{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims", "services", "configmaps", "serviceaccounts"}, Verbs: []string{"list"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "deployments"}, Verbs: []string{"list"}},
+	{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"list"}},
+	{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: []string{"list"}},
 }
 
 // exporterUser makes a Kubernetes user bound to the reader role and returns

@@ -41,11 +41,17 @@ type Exporter struct {
 	freshLedger *ledger.Ledger
 	ghosts      *GhostSweeper
 	ghostLedger *ledger.Ghosts
+	// ghostGetter confirms ghosts under --namespace.selector; nil otherwise.
+	ghostGetter NamespaceGetter
 	// ghostSource is what the ghost sweeper reads; nil when ghosts are off.
 	ghostSource GhostLedger
-	// contentsReader is nil when the sweep or contents are off.
-	contentsReader ContentsReader
-	contents       *contentsLoop
+	// contentsReader (the loop's) and freshContentsReader (the fresh
+	// checks', on a limiter of its own) are nil when the sweep or contents
+	// are off.
+	contentsReader, freshContentsReader ContentsReader
+	contents                            *contentsLoop
+	// sightings are the contents readers' shared memory; nil with contents off.
+	sightings *kube.Sightings
 	// scrapeAuth is nil unless --web.auth=kubernetes.
 	scrapeAuth *scrapeauth.Auth
 	reg        *prometheus.Registry
@@ -92,14 +98,26 @@ func New(cfg Config, log *slog.Logger) (*Exporter, error) {
 				return nil, err
 			}
 			e.ghostSource = e.ghostLedger
+			if cfg.Selector != "" {
+				if e.ghostGetter, err = kube.NewNamespaceGetter(restCfg, cfg.Ghosts.ConfirmQPS, cfg.Ghosts.ConfirmBurst); err != nil {
+					e.Close()
+					return nil, err
+				}
+			}
 		}
 		ns, led, fresh = e.namespaces, e.ledger, e.freshLedger
 		if cfg.ContentsInterval > 0 {
-			opts := cfg.Contents
-			opts.OnRequest = func() { e.sweeper.metrics.contentsRequests.Inc() }
-			if e.contentsReader, err = kube.NewContents(restCfg, opts); err != nil {
-				e.Close()
-				return nil, err
+			e.sightings = kube.NewSightings()
+			for _, r := range []struct {
+				opts   kube.ContentsOptions
+				reader *ContentsReader
+			}{{cfg.Contents, &e.contentsReader}, {cfg.FreshContents, &e.freshContentsReader}} {
+				r.opts.OnRequest = func() { e.sweeper.metrics.contentsRequests.Inc() }
+				r.opts.Sightings = e.sightings
+				if *r.reader, err = kube.NewContents(restCfg, r.opts); err != nil {
+					e.Close()
+					return nil, err
+				}
 			}
 		}
 	}
@@ -117,15 +135,24 @@ func (e *Exporter) wire(ns NamespaceSource, led LedgerSource, fresh FreshLedger,
 		ghostSource = e.ghostSource
 	}
 	gm := newGhostMetrics(cfg.MetricsNamespace, func() *GhostSnapshot { return e.ghosts.Latest() })
-	e.ghosts = newGhostSweeper(cfg, e.log, ns, ghostSource, gm, now)
+	getter := NamespaceGetter(ns)
+	if e.ghostGetter != nil {
+		getter = e.ghostGetter
+	}
+	e.ghosts = newGhostSweeper(cfg, e.log, ns, getter, ghostSource, gm, now)
 	e.server.ghosts = e.ghosts
 	e.sweeper.contents = newContentsBook()
-	if e.contentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
-		source := &contentsSource{reader: e.contentsReader, now: now, redact: cfg.Redactor(), log: e.log, prefix: cfg.Policy.Prefix}
-		e.contents = &contentsLoop{cfg: cfg, log: e.log, source: source, book: e.sweeper.contents,
-			sweeper: e.sweeper, now: now, swept: make(chan struct{}, 1)}
+	if e.contentsReader != nil && e.freshContentsReader != nil && cfg.Enabled && cfg.ContentsInterval > 0 {
+		source := func(r ContentsReader) *contentsSource {
+			return &contentsSource{reader: r, now: now, redact: cfg.Redactor(), log: e.log, prefix: cfg.Policy.Prefix}
+		}
+		e.contents = &contentsLoop{cfg: cfg, log: e.log, source: source(e.contentsReader), book: e.sweeper.contents,
+			sweeper: e.sweeper, now: now, swept: make(chan struct{}, 1), sightings: e.sightings}
 		e.sweeper.contentsLoop = e.contents
-		e.server.contents = source
+		// Not the loop's reader: a loop busy with hundreds of candidates
+		// would hold the fresh checks in its limiter's queue until their
+		// deadline, and every target would look recently changed.
+		e.server.contents = source(e.freshContentsReader)
 	}
 	e.reg = prometheus.NewRegistry()
 	e.reg.MustRegister(
@@ -208,7 +235,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		"interval", cfg.Interval, "grace", cfg.Policy.Grace, "confirmations", cfg.Policy.Confirmations, "prefix", cfg.Policy.Prefix,
 		"reclaim_types", cfg.Policy.ReclaimTypes, "min_evidence_age", cfg.Policy.MinEvidenceAge,
 		"live_statuses", cfg.Policy.LiveStatuses, "terminal_statuses", cfg.Policy.TerminalStatuses,
-		"contents_interval", cfg.ContentsInterval, "quiet_period", cfg.Policy.QuietPeriod)
+		"contents_interval", cfg.ContentsInterval, "contents_budget", cfg.ContentsBudget, "quiet_period", cfg.Policy.QuietPeriod)
 	if !cfg.Enabled {
 		log.Warn("sweep.disabled", "hint", "set "+EnvEnabled+"=true to sweep; serving empty metrics until then")
 	}

@@ -128,7 +128,8 @@ func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporte
 		{Name: ClusterNamespace, UID: "uid-cluster", CreatedAt: old},
 	}}
 	led := &fakeLedger{facts: sweep.Facts{tokR: {seamRow("deleted", "redis")}, tokL: {seamRow("active", "redis")}}}
-	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler), contentsReader: &fakeContents{}}).wire(cluster, led, led, func() time.Time { return seamNow })
+	e, err := (&Exporter{cfg: cfg, log: slog.New(slog.DiscardHandler), contentsReader: &fakeContents{},
+		freshContentsReader: &fakeContents{}}).wire(cluster, led, led, func() time.Time { return seamNow })
 	if err != nil {
 		t.Fatal(err)
 	}

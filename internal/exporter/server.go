@@ -36,7 +36,8 @@ type Server struct {
 	redact  *logsafe.Redactor
 	// slots admits FreshChecks fresh checks at once; more get 429.
 	slots chan struct{}
-	// contents reads a namespace's contents now; nil when contents are off.
+	// contents reads a candidate's contents now, through a limiter of its
+	// own; nil when contents are off.
 	contents *contentsSource
 	// policy is what /candidates publishes of the configuration.
 	policy api.Policy
@@ -151,7 +152,9 @@ func (s *Server) candidate(w http.ResponseWriter, r *http.Request) {
 }
 
 // Check gives a fresh verdict on one namespace. It returns the candidate, or
-// why it is not one; an error means no verdict could be reached.
+// why it is not one; an error means no verdict could be reached. The
+// contents are read last, for a candidate only: a live, missing or young
+// namespace costs no contents request.
 func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string, error) {
 	now := s.now()
 	ns, found, err := s.ns.Get(ctx, name)
@@ -169,18 +172,23 @@ func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string,
 	if err != nil {
 		return api.Candidate{}, "", err
 	}
-	var contents *api.Contents
-	if s.contents != nil {
-		got := s.contents.read(ctx, name)
-		ns.Contents, contents = sweepContents(got), &got
-	}
 	// Streaks count only sweeps that succeeded; after a failure they restart.
-	c, why := sweep.Evaluate(ns, facts[token], s.cfg.Policy, s.sweeper.Latest().State, now)
+	state := s.sweeper.Latest().State
+	c, why := sweep.Evaluate(ns, facts[token], s.cfg.Policy, state, now)
 	if why != "" {
 		return api.Candidate{}, why, nil
 	}
+	if s.contents == nil {
+		// Contents off: never reclaimable (recent_change).
+		return wireCandidate(c), "", nil
+	}
+	// The verdict is pure: decided again with the contents, only whether
+	// the candidate may be reclaimed can change.
+	got := s.contents.read(ctx, name)
+	ns.Contents = sweepContents(got)
+	c, _ = sweep.Evaluate(ns, facts[token], s.cfg.Policy, state, now)
 	wc := wireCandidate(c)
-	wc.Contents = contents
+	wc.Contents = &got
 	return wc, "", nil
 }
 

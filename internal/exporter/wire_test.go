@@ -8,7 +8,7 @@ import (
 )
 
 // The pure decision names its kinds, reasons and rules itself (it imports
-// nothing of the project); wireCandidate copies them onto the wire as they
+// nothing of the project but the jcs leaf); wireCandidate copies them onto the wire as they
 // are. Every name must therefore be the same string on both sides.
 func TestSweepAndWireNamesAgree(t *testing.T) {
 	for _, pair := range [][2]string{

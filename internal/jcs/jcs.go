@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"slices"
 	"strings"
@@ -65,7 +66,7 @@ func encode(b *bytes.Buffer, v any) error {
 			b.WriteString("false")
 		}
 	case string:
-		writeString(b, v)
+		WriteString(b, v)
 	case json.Number:
 		s, err := integer(string(v))
 		if err != nil {
@@ -94,7 +95,7 @@ func encode(b *bytes.Buffer, v any) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeString(b, k)
+			WriteString(b, k)
 			b.WriteByte(':')
 			if err := encode(b, v[k]); err != nil {
 				return err
@@ -126,7 +127,18 @@ func compareUTF16(a, b string) int {
 	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
 }
 
-func writeString(b *bytes.Buffer, s string) {
+// Writer is what WriteString writes to: a *bytes.Buffer or a
+// *strings.Builder.
+type Writer interface {
+	io.ByteWriter
+	io.StringWriter
+	WriteRune(r rune) (int, error)
+}
+
+// WriteString writes s as RFC 8785 serializes a string: only '"', '\\' and
+// control characters are escaped, with the short forms where JSON has them.
+// s must be valid UTF-8 (an invalid byte is written as U+FFFD).
+func WriteString(b Writer, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
 	for _, r := range s {

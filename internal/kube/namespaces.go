@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/orphansweep/orphans/internal/sweep"
 )
@@ -142,9 +143,44 @@ func (n *Namespaces) List() []sweep.Namespace {
 // Get reads one namespace from the API server, not the cache. found is false
 // when it does not exist.
 func (n *Namespaces) Get(ctx context.Context, name string) (ns sweep.Namespace, found bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	return getNamespace(ctx, n.client, n.timeout, name)
+}
+
+// NamespaceGetter reads single namespaces from the API server through a
+// client and a rate limiter of its own, so that many GETs in a row (a ghost
+// sweep confirming its ghosts) neither wait for nor delay the namespace
+// cache and the fresh checks.
+type NamespaceGetter struct {
+	client  metadata.Interface
+	timeout time.Duration
+}
+
+// NewNamespaceGetter builds a getter on cfg limited to qps requests a
+// second, in bursts of burst.
+func NewNamespaceGetter(cfg *rest.Config, qps float32, burst int) (*NamespaceGetter, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = qps, max(1, burst)
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	client, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	g := &NamespaceGetter{client: client, timeout: cfg.Timeout}
+	if g.timeout <= 0 {
+		g.timeout = 10 * time.Second
+	}
+	return g, nil
+}
+
+// Get reads one namespace; found is false when it does not exist.
+func (g *NamespaceGetter) Get(ctx context.Context, name string) (ns sweep.Namespace, found bool, err error) {
+	return getNamespace(ctx, g.client, g.timeout, name)
+}
+
+func getNamespace(ctx context.Context, client metadata.Interface, timeout time.Duration, name string) (sweep.Namespace, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	m, err := n.client.Resource(namespacesGVR).Get(ctx, name, metav1.GetOptions{})
+	m, err := client.Resource(namespacesGVR).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return sweep.Namespace{}, false, nil
 	}

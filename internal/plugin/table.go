@@ -30,7 +30,7 @@ var candidateColumns = []metav1.TableColumnDefinition{
 	{Name: "Pods", Type: "string", Priority: 1, Description: "Pods in the namespace, running/all; what a reclaim would stop."},
 	{Name: "PVCs", Type: "string", Priority: 1, Description: "PersistentVolumeClaims in the namespace; what a reclaim would delete."},
 	{Name: "Storage", Type: "string", Priority: 1, Description: "Storage the PVCs request."},
-	{Name: "Last-Change", Type: "string", Priority: 1, Description: "Time since the newest creation or non-status change of an object no controller owns."},
+	{Name: "Last-Change", Type: "string", Priority: 1, Description: "Time since the newest change made in the namespace: a creation or update of an object no controller owns, or a scale or debug of any."},
 	{Name: "Why-Not", Type: "string", Priority: 1, Description: "The rule that keeps the candidate from being reclaimable."},
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+
+	"github.com/orphansweep/orphans/internal/jcs"
 )
 
 // DigestVersion names the layout of the evidence digest.
@@ -95,36 +97,8 @@ func writeJCSNullable(b *strings.Builder, s string, null bool) {
 	writeJCSString(b, s)
 }
 
-// writeJCSString writes s as RFC 8785 serializes a string: only '"', '\\'
-// and control characters are escaped, the short forms where JSON has them.
+// writeJCSString writes s as RFC 8785 serializes a string, each run of
+// invalid UTF-8 first replaced by one U+FFFD.
 func writeJCSString(b *strings.Builder, s string) {
-	const hexDigits = "0123456789abcdef"
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b.WriteString(`\"`)
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\b':
-			b.WriteString(`\b`)
-		case c == '\f':
-			b.WriteString(`\f`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
+	jcs.WriteString(b, strings.ToValidUTF8(s, "\uFFFD"))
 }

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 )
@@ -132,6 +133,24 @@ func GhostsSurelyImplausible(n, namespaces int, p GhostPolicy) bool {
 	}
 	_, over := overFraction(n, n+namespaces, p.MaxFraction, p.GuardMin)
 	return over
+}
+
+// GhostsRefused tells whether the guard refuses n ghosts among liveTokens
+// live tokens past grace, as DecideGhosts would.
+func GhostsRefused(n, liveTokens int, p GhostPolicy) bool {
+	_, over := overFraction(n, liveTokens, p.MaxFraction, p.GuardMin)
+	return over
+}
+
+// GhostsAlwaysAllowed is how many ghosts the guard lets through whatever
+// the number of live tokens: below GuardMin live tokens it does not apply
+// (and there are fewer ghosts than live tokens), from GuardMin on it allows
+// MaxFraction of them. With the guard off, any number.
+func GhostsAlwaysAllowed(p GhostPolicy) int {
+	if p.MaxFraction <= 0 || p.MaxFraction >= 1 {
+		return math.MaxInt
+	}
+	return int(p.MaxFraction * float64(p.GuardMin))
 }
 
 // overFraction is the implausibility guard: n of total is more than max, and

@@ -3,8 +3,8 @@
 // namespaces are orphan candidates and which of those may be reclaimed.
 //
 // It does no I/O, reads no clock, keeps no globals and imports no other
-// package of this project: everything it knows is in its arguments, and it
-// returns its own types. Mapping to wire types and masking tokens happen at
+// package of this project but internal/jcs, a leaf that encodes canonical
+// JSON: everything it knows is in its arguments, and it returns its own types. Mapping to wire types and masking tokens happen at
 // the edge.
 package sweep
 
