@@ -20,6 +20,8 @@ var mixinOutputs = []string{
 	"prometheus/prometheusrule.yaml",
 	"prometheus/rules.yaml",
 	"grafana/orphans-dashboard.json",
+	"chart/orphans-exporter/files/rules.yaml",
+	"chart/orphans-exporter/files/orphans-dashboard.json",
 }
 
 // renderMixin renders the mixin with config merged into its _config (JSON is

@@ -3,13 +3,15 @@
 #   bin/k8s/{kube-apiserver,etcd,kubectl}   the control plane for envtest (KUBEBUILDER_ASSETS)
 #   bin/promtool                            alert rule checks and unit tests
 #   bin/jsonnet                             renders the alerts and dashboard from deploy/mixin
+#   bin/helm                                lints, renders and packages deploy/chart
+#   bin/cyclonedx-gomod                     writes the SBOM of each released binary
 #   bin/kubectl-krew, bin/validate-krew-manifest
 # and fetches the Prometheus Operator module, whose CRDs the deploy tests
 # install, into the Go module cache.
 # Each binary is built under a versioned name and linked, so a version bump
 # rebuilds exactly what changed and nothing else.
 #
-# Usage: hack/test-tools.sh [all|k8s|promtool|jsonnet|krew|crds]...
+# Usage: hack/test-tools.sh [all|k8s|promtool|jsonnet|helm|cyclonedx|krew|crds]...
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +65,16 @@ jsonnet() {
 	link "${bin}/jsonnet-${JSONNET_VERSION}" "${bin}/jsonnet"
 }
 
+helm() {
+	build "${bin}/helm-${HELM_VERSION}" helm helm.sh/helm/v4/cmd/helm
+	link "${bin}/helm-${HELM_VERSION}" "${bin}/helm"
+}
+
+cyclonedx() {
+	build "${bin}/cyclonedx-gomod-${CYCLONEDX_GOMOD_VERSION}" cyclonedx github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod
+	link "${bin}/cyclonedx-gomod-${CYCLONEDX_GOMOD_VERSION}" "${bin}/cyclonedx-gomod"
+}
+
 krew() {
 	build "${bin}/kubectl-krew-${KREW_VERSION}" krew sigs.k8s.io/krew/cmd/krew
 	link "${bin}/kubectl-krew-${KREW_VERSION}" "${bin}/kubectl-krew"
@@ -84,8 +96,8 @@ targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(all)
 for t in "${targets[@]}"; do
 	case "${t}" in
-	all) k8s; promtool; jsonnet; krew; crds ;;
-	k8s | promtool | jsonnet | krew | crds) "${t}" ;;
-	*) log "unknown target ${t} (want all, k8s, promtool, jsonnet, krew or crds)"; exit 2 ;;
+	all) k8s; promtool; jsonnet; helm; cyclonedx; krew; crds ;;
+	k8s | promtool | jsonnet | helm | cyclonedx | krew | crds) "${t}" ;;
+	*) log "unknown target ${t} (want all, k8s, promtool, jsonnet, helm, cyclonedx, krew or crds)"; exit 2 ;;
 	esac
 done
