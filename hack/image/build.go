@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -52,7 +53,7 @@ func build(o options) (result, error) {
 
 	var images []v1.Image
 	for _, p := range o.platforms {
-		exporter, err := compile(o, p, work)
+		exporter, err := exporterBinary(o, p, work)
 		if err != nil {
 			return result{}, err
 		}
@@ -65,16 +66,45 @@ func build(o options) (result, error) {
 	return write(o, index(o, images), images)
 }
 
-// ldflags are the Makefile's version flags, dated with the commit.
+// ldflags are the Makefile's version flags, dated with the commit, with an
+// empty build ID so that nothing of the build machine reaches the binary.
 func (o options) ldflags() string {
 	const pkg = "github.com/prometheus/common/version"
-	return strings.Join([]string{"-s", "-w",
+	return strings.Join([]string{"-s", "-w", "-buildid=",
 		"-X", pkg + ".Version=" + strings.TrimPrefix(o.version, "v"),
 		"-X", pkg + ".Revision=" + o.revision,
 		"-X", pkg + ".Branch=" + o.branch,
 		"-X", pkg + ".BuildUser=orphans",
 		"-X", pkg + ".BuildDate=" + o.created.Format("20060102-15:04:05"),
 	}, " ")
+}
+
+// prebuiltName is the file a -binaries directory holds for p.
+func prebuiltName(p v1.Platform) string {
+	return "orphans-exporter-" + p.OS + "-" + p.Architecture
+}
+
+// exporterBinary is the exporter for p: the prebuilt one from -binaries, or
+// one compiled here. Either must be a static build of this commit's exporter.
+func exporterBinary(o options, p v1.Platform, work string) ([]byte, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if o.binaries == "" {
+		b, err = compile(o, p, work)
+	} else {
+		path := filepath.Join(o.binaries, prebuiltName(p))
+		fmt.Fprintf(os.Stderr, "image: using %s for %s\n", path, p)
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStatic(b, p); err != nil {
+		return nil, err
+	}
+	return b, checkBuild(b, p, o.revision)
 }
 
 // compile builds a static exporter for p, with the microarchitecture level
@@ -89,11 +119,7 @@ func compile(o options, p v1.Platform, work string) ([]byte, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build for %s: %w\n%s", p, err, stderr.Bytes())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	return b, checkStatic(b, p)
+	return os.ReadFile(out)
 }
 
 var elfMachines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
@@ -113,6 +139,34 @@ func checkStatic(b []byte, p v1.Platform) error {
 		if prog.Type == elf.PT_INTERP {
 			return fmt.Errorf("%s: dynamically linked binary", p)
 		}
+	}
+	return nil
+}
+
+// checkBuild refuses a binary that is not the exporter built as compile
+// builds it for p, or that does not carry revision: a prebuilt binary of
+// another commit would ship under this commit's labels. -trimpath keeps the
+// -X values out of the build information, so the revision is looked for
+// among the binary's bytes.
+func checkBuild(b []byte, p v1.Platform, revision string) error {
+	info, err := buildinfo.Read(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if info.Path != exporterPath {
+		return fmt.Errorf("%s: binary of %s, want %s", p, info.Path, exporterPath)
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	for k, want := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "GOOS": p.OS, "GOARCH": p.Architecture} {
+		if settings[k] != want {
+			return fmt.Errorf("%s: built with %s=%q, want %q", p, k, settings[k], want)
+		}
+	}
+	if !bytes.Contains(b, []byte(revision)) {
+		return fmt.Errorf("%s: the binary is not stamped with revision %s", p, revision)
 	}
 	return nil
 }

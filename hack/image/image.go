@@ -25,6 +25,7 @@ const (
 	// check runAsNonRoot without reading the image's /etc/passwd.
 	nonrootID    = 65532
 	binaryPath   = "/orphans-exporter"
+	exporterPath = "github.com/orphansweep/orphans/exporter"
 	caBundlePath = "/etc/ssl/certs/ca-certificates.crt"
 )
 
@@ -35,7 +36,7 @@ type options struct {
 	version, revision, branch string
 	created                   time.Time
 	repository, license, out  string
-	goCmd                     string
+	goCmd, binaries           string
 	platforms                 []v1.Platform
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestCABundle(t *testing.T) {
 func TestLdflags(t *testing.T) {
 	got := testOptions(time.Date(2026, 12, 3, 18, 1, 37, 0, time.UTC)).ldflags()
 	for _, want := range []string{
-		"-s -w ",
+		"-s -w -buildid= ",
 		"-X github.com/prometheus/common/version.Version=1.2.3 ",
 		"-X github.com/prometheus/common/version.Revision=0123456789abcdef0123456789abcdef01234567 ",
 		"-X github.com/prometheus/common/version.Branch=main ",
@@ -127,5 +128,46 @@ func TestCheckStaticRefusesDynamic(t *testing.T) {
 	}
 	if err := checkStatic(b, v1.Platform{OS: "linux", Architecture: other}); err == nil || !strings.Contains(err.Error(), "binary for EM_") {
 		t.Errorf("checkStatic(/bin/true) for %s = %v, want a binary for another machine", other, err)
+	}
+}
+
+// With -binaries the builder reads DIR/orphans-exporter-<os>-<arch> and holds
+// it to the same checks as a binary it compiled.
+func TestPrebuiltBinaries(t *testing.T) {
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if got, want := prebuiltName(v1.Platform{OS: "linux", Architecture: "arm64"}), "orphans-exporter-linux-arm64"; got != want {
+		t.Errorf("prebuiltName(linux/arm64) = %q, want %q", got, want)
+	}
+	o := testOptions(time.Date(2026, 12, 3, 18, 1, 37, 0, time.UTC))
+	o.binaries = t.TempDir()
+	if _, err := exporterBinary(o, p, t.TempDir()); err == nil || !strings.Contains(err.Error(), prebuiltName(p)) {
+		t.Errorf("exporterBinary without %s = %v, want an error naming it", prebuiltName(p), err)
+	}
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(o.binaries, prebuiltName(p)), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exporterBinary(o, p, t.TempDir()); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Errorf("exporterBinary with /bin/true as %s = %v, want dynamically linked", prebuiltName(p), err)
+	}
+}
+
+// A Go binary that is not the exporter is refused, whatever its build: this
+// test's own binary is the hack/image package's.
+func TestCheckBuildRefusesAnotherProgram(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkBuild(b, v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}, "0123456789abcdef0123456789abcdef01234567")
+	if err == nil || !strings.Contains(err.Error(), "want "+exporterPath) {
+		t.Errorf("checkBuild(%s) = %v, want a refusal of another program", exe, err)
 	}
 }

@@ -5,9 +5,12 @@
 //
 //	go run ./hack/image -version v1.2.3 -out dist/image
 //
-// It compiles the exporter for each platform itself (CGO off, -trimpath, the
-// version flags of the Makefile, dated with -created), so one commit builds
-// one digest. Into -out it writes
+// It compiles the exporter for each platform itself (CGO off, -trimpath, an
+// empty build ID, the version flags of the Makefile, dated with -created), so
+// one commit builds one digest; with -binaries DIR it takes the exporters a
+// release already built from DIR/orphans-exporter-linux-<arch> instead, and
+// refuses any that is not a static -trimpath build stamped with -revision.
+// Into -out it writes
 //
 //	oci/                                     an OCI image layout holding the index, tagged <version>
 //	orphans-exporter-<version>-<arch>.tar    per platform, for `docker load`, tagged <repository>:<version>
@@ -42,6 +45,8 @@ func main() {
 	flag.StringVar(&o.license, "license", "LICENSE", "license file shipped as /LICENSE")
 	flag.StringVar(&o.out, "out", "dist/image", "output directory")
 	flag.StringVar(&o.goCmd, "go", "go", "go command that compiles the exporter")
+	flag.StringVar(&o.binaries, "binaries", "", "directory of prebuilt exporters to use instead of compiling, one per platform named orphans-exporter-<os>-<arch> "+
+		"(orphans-exporter-linux-amd64, orphans-exporter-linux-arm64); each must be static, built with CGO_ENABLED=0 and -trimpath, and stamped with -revision")
 	flag.Parse()
 
 	if err := o.complete(created, platform); err != nil {
