@@ -77,6 +77,16 @@ demo: deps build ## Start Postgres and a control plane, seed a fleet, run the ex
 dist: ## Build the kubectl-orphans release archives (+ .sha256) into dist/ and render .krew.yaml with their checksums.
 	VERSION='$(VERSION)' hack/dist.sh
 
+IMAGE_DIR ?= dist/image
+# A directory of prebuilt exporters (orphans-exporter-linux-amd64,
+# orphans-exporter-linux-arm64) for the image to use instead of compiling.
+IMAGE_BINARIES ?=
+
+.PHONY: image
+image: ## Build the exporter's OCI image (linux/amd64 + linux/arm64, reproducible, offline) into dist/image: an OCI layout and a docker-load tarball per platform.
+	$(GO) run ./hack/image -version '$(VERSION)' -revision '$(REVISION)' -branch '$(BRANCH)' -go '$(GO)' -out '$(IMAGE_DIR)' \
+		$(if $(IMAGE_BINARIES),-binaries '$(IMAGE_BINARIES)')
+
 .PHONY: mixin
 mixin: ## Regenerate deploy/prometheus's alerts and deploy/grafana's dashboard from the mixin in deploy/mixin.
 	hack/test-tools.sh jsonnet

@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 	if cp != nil {
 		_ = cp.Stop()
 	}
+	if sharedImageDir != "" {
+		_ = os.RemoveAll(sharedImageDir)
+	}
 	os.Exit(code)
 }
 

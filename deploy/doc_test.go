@@ -3,7 +3,7 @@
 // Operator CRDs, jsonnet (the mixin the rules and dashboard are rendered
 // from), promtool, the exporter binary, and krew. Those checks carry the
 // integration build tag; what can be read in Go alone (the dashboard, the
-// rule files, the Dockerfile, the krew manifest) is checked without it.
+// rule files, the image references, the krew manifest) is checked without it.
 package deploy_test
 
 import (

@@ -1,128 +1,117 @@
 package deploy_test
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
-type dockerInstruction struct{ cmd, args string }
+// imageRepository is where `make image` tags the exporter and where a
+// release pushes it.
+const imageRepository = "ghcr.io/orphansweep/orphans-exporter"
 
-// dockerStages splits a Dockerfile into stages of instructions, joining
-// continuation lines and dropping comments.
-func dockerStages(src string) [][]dockerInstruction {
-	var stages [][]dockerInstruction
-	var logical strings.Builder
-	flush := func() {
-		line := strings.TrimSpace(logical.String())
-		logical.Reset()
-		if line == "" {
-			return
-		}
-		cmd, args, _ := strings.Cut(line, " ")
-		in := dockerInstruction{strings.ToUpper(cmd), strings.TrimSpace(args)}
-		if in.cmd == "FROM" {
-			stages = append(stages, nil)
-		}
-		if len(stages) > 0 {
-			stages[len(stages)-1] = append(stages[len(stages)-1], in)
-		}
-	}
-	for _, l := range strings.Split(src, "\n") {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "#") {
-			continue
-		}
-		if cont, ok := strings.CutSuffix(t, `\`); ok {
-			logical.WriteString(cont + " ")
-			continue
-		}
-		logical.WriteString(t)
-		flush()
-	}
-	flush()
-	return stages
-}
-
-var numericUser = regexp.MustCompile(`^(\d+):(\d+)$`)
-
-// readDockerfile returns the Dockerfile's stages, failing unless it is a
-// multi-stage build; the last stage is the image that ships.
-func readDockerfile(t *testing.T) [][]dockerInstruction {
+func readYAML(t *testing.T, path string, into any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(), "Dockerfile"))
+	b, err := os.ReadFile(filepath.Join(repoRoot(), path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stages := dockerStages(string(b))
-	if len(stages) < 2 {
-		t.Fatalf("want a multi-stage build, got %d stage(s)", len(stages))
+	if err := yaml.Unmarshal(b, into); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	return stages
 }
 
-// imageUser returns the shipped stage's USER, which must be a numeric
-// non-root uid:gid.
-func imageUser(t *testing.T, final []dockerInstruction) (user string, uid, gid int64) {
+// baseImage is the reference deploy/base pulls, repository:tag.
+func baseImage(t *testing.T) string {
 	t.Helper()
-	for _, in := range final {
-		if in.cmd == "USER" {
-			user = in.args
+	var k struct {
+		Images []struct {
+			Name, NewName, NewTag, Digest string
 		}
 	}
-	m := numericUser.FindStringSubmatch(user)
-	if m == nil || m[1] == "0" || m[2] == "0" {
-		t.Fatalf("final USER %q, want a numeric non-root uid:gid", user)
+	readYAML(t, "deploy/base/kustomization.yaml", &k)
+	if len(k.Images) != 1 {
+		t.Fatalf("deploy/base sets %d images, want the exporter's", len(k.Images))
 	}
-	uid, _ = strconv.ParseInt(m[1], 10, 64)
-	gid, _ = strconv.ParseInt(m[2], 10, 64)
-	return user, uid, gid
-}
-
-// The image is a static exporter on distroless nonroot, run as a numeric
-// non-root user (TestImageUserIsDeploymentUser holds the Deployment to the
-// same user). There is no container engine in the test environment, so the
-// Dockerfile is checked by reading it.
-func TestDockerfile(t *testing.T) {
-	stages := readDockerfile(t)
-	final := stages[len(stages)-1]
-	if final[0].args != "gcr.io/distroless/static-debian12:nonroot" {
-		t.Errorf("final stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", final[0].args)
+	img := k.Images[0]
+	if img.Name != "orphans-exporter" || img.NewName != imageRepository {
+		t.Errorf("deploy/base maps image %q to %q, want orphans-exporter to %s", img.Name, img.NewName, imageRepository)
+	}
+	if !regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(img.NewTag) || img.Digest != "" {
+		t.Errorf("deploy/base tags the image %q (digest %q), want a release's vX.Y.Z", img.NewTag, img.Digest)
 	}
 
-	var entrypoint string
-	copied := map[string]bool{}
-	for _, in := range final[1:] {
-		switch in.cmd {
-		case "ENTRYPOINT":
-			entrypoint = in.args
-		case "COPY":
-			f := strings.Fields(in.args)
-			copied[f[len(f)-1]] = true
-		case "RUN":
-			t.Errorf("final stage runs %q: distroless has no shell", in.args)
-		}
-	}
-	imageUser(t, final)
-
-	var ep []string
-	if err := json.Unmarshal([]byte(entrypoint), &ep); err != nil || len(ep) != 1 || !copied[ep[0]] {
-		t.Errorf("ENTRYPOINT %s: want the exec form running the copied binary (copied: %v)", entrypoint, copied)
-	}
-
-	var static bool
-	for _, st := range stages[:len(stages)-1] {
-		for _, in := range st {
-			if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
-				static = strings.Contains(in.args, "CGO_ENABLED=0") && strings.Contains(in.args, "./exporter")
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct{ Image string }
+				}
 			}
 		}
 	}
-	if !static {
-		t.Error("no `CGO_ENABLED=0 go build ... ./exporter` in the build stage: the binary must be static for distroless/static")
+	readYAML(t, "deploy/base/deployment.yaml", &dep)
+	if c := dep.Spec.Template.Spec.Containers; len(c) != 1 || c[0].Image != img.Name {
+		t.Errorf("deploy/base's Deployment runs %+v, want the one image the kustomization maps, %q", c, img.Name)
+	}
+	return img.NewName + ":" + img.NewTag
+}
+
+// deploy/base, the chart's defaults and the README's install section name
+// one image: the repository `make image` tags, at the release's tag. The
+// integration tier (TestImage*) builds that image, reads it and runs it.
+func TestImageReferences(t *testing.T) {
+	base := baseImage(t)
+
+	var chart struct{ AppVersion string }
+	readYAML(t, "deploy/chart/orphans-exporter/Chart.yaml", &chart)
+	var values struct {
+		Image struct{ Repository, Tag, Digest string }
+	}
+	readYAML(t, "deploy/chart/orphans-exporter/values.yaml", &values)
+	// The chart's template falls back to appVersion when image.tag is empty.
+	tag := values.Image.Tag
+	if tag == "" {
+		tag = chart.AppVersion
+	}
+	if got := values.Image.Repository + ":" + tag; got != base || values.Image.Digest != "" {
+		t.Errorf("the chart's default image is %s (digest %q), deploy/base's %s", got, values.Image.Digest, base)
+	}
+
+	readme, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := string(readme)
+	if i := strings.Index(install, "\n## Install\n"); i >= 0 {
+		install = install[i:]
+		if j := strings.Index(install[1:], "\n## "); j >= 0 {
+			install = install[:j+1]
+		}
+	} else {
+		t.Fatal("README.md has no Install section")
+	}
+	if refs := regexp.MustCompile(regexp.QuoteMeta(imageRepository)+`:[^\s`+"`"+`]+`).FindAllString(install, -1); len(refs) == 0 {
+		t.Errorf("README's Install section names no %s image", imageRepository)
+	} else {
+		for _, r := range refs {
+			if r != base {
+				t.Errorf("README's Install section names %s, deploy/base pulls %s", r, base)
+			}
+		}
+	}
+	if !strings.Contains(install, "`make image`") {
+		t.Error("README's Install section does not say `make image` builds the image")
+	}
+}
+
+// The Dockerfile is gone: `make image` is the one way the image is built.
+func TestNoDockerfile(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(repoRoot(), "Dockerfile")); !os.IsNotExist(err) {
+		t.Errorf("Dockerfile: %v; `make image` builds the image, a Dockerfile would build another", err)
 	}
 }

@@ -34,19 +34,6 @@ func envValue(c corev1.Container, name string) (string, bool) {
 	return "", false
 }
 
-// The Deployment runs the exporter as the image's own numeric user.
-func TestImageUserIsDeploymentUser(t *testing.T) {
-	stages := readDockerfile(t)
-	user, uid, gid := imageUser(t, stages[len(stages)-1])
-	psc := renderedDeployment(t, "deploy/base").Spec.Template.Spec.SecurityContext
-	if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != uid {
-		t.Errorf("image USER %s, Deployment pod securityContext %+v: runAsUser must agree", user, psc)
-	}
-	if psc == nil || psc.RunAsGroup == nil || *psc.RunAsGroup != gid {
-		t.Errorf("image USER %s, Deployment pod securityContext %+v: runAsGroup must agree", user, psc)
-	}
-}
-
 // The safety flags are off in the base, only the sweep is on in detect, and
 // only the reclaim overlay, which nothing includes, turns both on.
 func TestSafetyFlags(t *testing.T) {
