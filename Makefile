@@ -87,6 +87,13 @@ image: ## Build the exporter's OCI image (linux/amd64 + linux/arm64, reproducibl
 	$(GO) run ./hack/image -version '$(VERSION)' -revision '$(REVISION)' -branch '$(BRANCH)' -go '$(GO)' -out '$(IMAGE_DIR)' \
 		$(if $(IMAGE_BINARIES),-binaries '$(IMAGE_BINARIES)')
 
+RELEASE_DIR ?= dist/release
+
+.PHONY: release
+release: deps ## Build the whole release offline into RELEASE_DIR: plugin archives, krew manifest, image, chart package, SBOMs, SHA256SUMS; the same bytes from the same commit.
+	hack/test-tools.sh helm cyclonedx
+	VERSION='$(VERSION)' DIST_DIR='$(RELEASE_DIR)' hack/release.sh
+
 .PHONY: mixin
 mixin: ## Regenerate deploy/prometheus's alerts and deploy/grafana's dashboard from the mixin in deploy/mixin.
 	hack/test-tools.sh jsonnet

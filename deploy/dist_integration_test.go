@@ -11,14 +11,22 @@ import (
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/orphansweep/orphans/internal/release"
 )
@@ -45,27 +53,86 @@ func TestKrewManifestValidates(t *testing.T) {
 	validateKrewManifest(t, committed)
 }
 
-// `make dist` builds every archive, krew accepts the manifest it renders, and
-// krew installs the plugin from it, after which `kubectl orphans` runs.
-func TestDistAndKrewInstall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+// `make release` twice from one commit: the same bytes; one SHA256SUMS over
+// the plugin's archives, its krew manifest, the image, the chart and an SBOM
+// per binary. krew accepts the manifest and installs the plugin from it,
+// after which `kubectl orphans` runs.
+func TestRelease(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	out := t.TempDir()
-	dist := filepath.Join(out, "dist")
-	manifestPath := filepath.Join(out, ".krew.yaml")
-	env := append(os.Environ(), "DIST_DIR="+dist, "KREW_MANIFEST="+manifestPath)
-	stdout, _, err := run(ctx, repoRoot(), env, nil, "make", "--no-print-directory", "dist")
-	if err != nil {
-		t.Fatal(err)
+	version := imageVersion
+	base := t.TempDir()
+	releases := [2]string{filepath.Join(base, "first"), filepath.Join(base, "second")}
+	for _, dir := range releases {
+		_, stderr, err := run(ctx, repoRoot(), nil, nil, "make", "--no-print-directory", "release", "VERSION="+version, "RELEASE_DIR="+dir)
+		if err != nil {
+			t.Fatalf("make release: %v\n%s", err, stderr)
+		}
 	}
-	t.Logf("%s", stdout)
+	dist := releases[0]
+	first, second := releaseFiles(t, releases[0]), releaseFiles(t, releases[1])
+	if !slices.Equal(slices.Sorted(maps.Keys(first)), slices.Sorted(maps.Keys(second))) {
+		t.Fatalf("two releases of one commit hold different files:\n%v\n%v", slices.Sorted(maps.Keys(first)), slices.Sorted(maps.Keys(second)))
+	}
+	for name, b := range first {
+		if !bytes.Equal(b, second[name]) {
+			t.Errorf("%s differs between two releases of one commit", name)
+		}
+	}
 
-	manifest, m := readKrewManifest(t, manifestPath)
-	if asset, err := os.ReadFile(filepath.Join(dist, release.PluginName+".yaml")); err != nil || !bytes.Equal(asset, manifest) {
-		t.Errorf("dist/%s.yaml (the release asset) differs from the rendered manifest (%v)", release.PluginName, err)
+	t.Run("SHA256SUMS", func(t *testing.T) { checkSHA256SUMS(t, first) })
+
+	chart := "orphans-exporter-" + strings.TrimPrefix(version, "v") + ".tgz"
+	want := []string{release.PluginName + ".yaml", chart, "image/oci/index.json", "image/oci/oci-layout"}
+	for arch := range imageArchs {
+		want = append(want, fmt.Sprintf("image/orphans-exporter-%s-%s.tar", version, arch),
+			fmt.Sprintf("sbom/orphans-exporter_%s_linux_%s.cdx.json", version, arch))
 	}
+	for _, p := range release.Platforms {
+		want = append(want, p.ArchiveName(version), p.ArchiveName(version)+".sha256",
+			fmt.Sprintf("sbom/kubectl-orphans_%s_%s_%s.cdx.json", version, p.OS, p.Arch))
+	}
+	for _, name := range want {
+		if _, ok := first[name]; !ok {
+			t.Errorf("the release has no %s", name)
+		}
+	}
+
+	t.Run("SBOMs", func(t *testing.T) {
+		for name, b := range first {
+			if strings.HasPrefix(name, "sbom/") {
+				checkSBOM(t, name, b, version)
+			}
+		}
+	})
+
+	t.Run("chart", func(t *testing.T) {
+		path := filepath.Join(dist, chart)
+		if _, _, err := run(ctx, "", nil, nil, tool(t, "helm"), "lint", "--strict", path); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := run(ctx, "", nil, nil, tool(t, "helm"), "template", "orphans-exporter", path, "--namespace", "orphans-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deployment := find(t, objects(t, out), "Deployment", "orphans-exporter")
+		containers, _, _ := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
+		image, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+		if wantImage := imageRepository + ":" + version; image != wantImage {
+			t.Errorf("the packaged chart runs %s, want the release's image %s", image, wantImage)
+		}
+		tags := imageTags(t, first[fmt.Sprintf("image/orphans-exporter-%s-amd64.tar", version)])
+		if !slices.Contains(tags, image) {
+			t.Errorf("the release's image tarball is tagged %v; the chart runs %s", tags, image)
+		}
+	})
+
+	manifestPath := filepath.Join(dist, release.PluginName+".yaml")
+	manifest, m := readKrewManifest(t, manifestPath)
 	sums := checkKrewManifest(t, m)
-	version := m.Spec.Version
+	if m.Spec.Version != version {
+		t.Errorf("krew manifest version %s, want %s", m.Spec.Version, version)
+	}
 	license, err := os.ReadFile(filepath.Join(repoRoot(), "LICENSE"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,17 +140,13 @@ func TestDistAndKrewInstall(t *testing.T) {
 	for _, p := range release.Platforms {
 		t.Run("archive "+p.String(), func(t *testing.T) {
 			name := p.ArchiveName(version)
-			b, err := os.ReadFile(filepath.Join(dist, name))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := first[name]
 			sum := release.SHA256(b)
 			if sums[p] != sum {
 				t.Errorf("manifest sha256 %s, archive %s", sums[p], sum)
 			}
-			sidecar, err := os.ReadFile(filepath.Join(dist, name+".sha256"))
-			if err != nil || string(sidecar) != sum+"  "+name+"\n" {
-				t.Errorf("%s.sha256 = %q (%v), want %q", name, sidecar, err, sum+"  "+name+"\n")
+			if sidecar := first[name+".sha256"]; string(sidecar) != sum+"  "+name+"\n" {
+				t.Errorf("%s.sha256 = %q, want %q", name, sidecar, sum+"  "+name+"\n")
 			}
 			files := archiveFiles(t, p, b)
 			if len(files) != 2 || !bytes.Equal(files["LICENSE"], license) {
@@ -226,4 +289,136 @@ func checkExecutable(b []byte, p release.Platform) error {
 		return fmt.Errorf("unknown os %s", p.OS)
 	}
 	return nil
+}
+
+// releaseFiles reads every file under dir, by slash-separated relative path.
+func releaseFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(rel)], err = os.ReadFile(path)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// checkSHA256SUMS holds SHA256SUMS to every other file of the release: each
+// listed once, in sha256sum's format, with its sum.
+func checkSHA256SUMS(t *testing.T, files map[string][]byte) {
+	t.Helper()
+	sums, ok := files["SHA256SUMS"]
+	if !ok {
+		t.Fatal("no SHA256SUMS")
+	}
+	listed := map[string]bool{}
+	for line := range strings.Lines(string(sums)) {
+		sum, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "  ")
+		if !ok {
+			t.Fatalf("SHA256SUMS line %q is not sha256sum's format", line)
+		}
+		b, exists := files[name]
+		switch {
+		case !exists:
+			t.Errorf("SHA256SUMS lists %s, which the release does not hold", name)
+		case listed[name]:
+			t.Errorf("SHA256SUMS lists %s twice", name)
+		case release.SHA256(b) != sum:
+			t.Errorf("SHA256SUMS says %s for %s, which is %s", sum, name, release.SHA256(b))
+		}
+		listed[name] = true
+	}
+	for name := range files {
+		if name != "SHA256SUMS" && !listed[name] {
+			t.Errorf("SHA256SUMS leaves out %s", name)
+		}
+	}
+}
+
+// sbomSerial is the pattern CycloneDX's schema gives serialNumber.
+var sbomSerial = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+type sbomComponent struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	PURL    string `json:"purl"`
+}
+
+// checkSBOM reads one CycloneDX SBOM: the binary it describes, at the
+// release's version, and the modules the binary links.
+func checkSBOM(t *testing.T, name string, b []byte, version string) {
+	t.Helper()
+	var bom struct {
+		BOMFormat    string `json:"bomFormat"`
+		SpecVersion  string `json:"specVersion"`
+		SerialNumber string `json:"serialNumber"`
+		Metadata     struct {
+			Timestamp string `json:"timestamp"`
+			Component struct {
+				Name    string `json:"name"`
+				Version string `json:"version"`
+			} `json:"component"`
+		} `json:"metadata"`
+		Components []sbomComponent `json:"components"`
+	}
+	if err := json.Unmarshal(b, &bom); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if bom.BOMFormat != "CycloneDX" || bom.SpecVersion == "" || !sbomSerial.MatchString(bom.SerialNumber) {
+		t.Errorf("%s: format %q spec %q serial %q", name, bom.BOMFormat, bom.SpecVersion, bom.SerialNumber)
+	}
+	if bom.Metadata.Timestamp != "" {
+		t.Errorf("%s: dated %s, so two releases of one commit differ", name, bom.Metadata.Timestamp)
+	}
+	if bom.Metadata.Component.Version != version {
+		t.Errorf("%s describes version %q, want %s", name, bom.Metadata.Component.Version, version)
+	}
+	// Each binary links the project's Kubernetes client; the exporter also
+	// the Prometheus client and pgx.
+	want := []string{"k8s.io/client-go"}
+	if strings.HasPrefix(path.Base(name), "orphans-exporter_") {
+		want = append(want, "github.com/prometheus/client_golang", "github.com/jackc/pgx/v5")
+	}
+	for _, module := range want {
+		if !slices.ContainsFunc(bom.Components, func(c sbomComponent) bool {
+			return c.Name == module && c.Version != "" && strings.HasPrefix(c.PURL, "pkg:golang/")
+		}) {
+			t.Errorf("%s lists no %s component", name, module)
+		}
+	}
+}
+
+// imageTags are the tags of a docker-load tarball, from its manifest.json.
+func imageTags(t *testing.T, b []byte) []string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no manifest.json in the image tarball: %v", err)
+		}
+		if h.Name != "manifest.json" {
+			continue
+		}
+		var manifest []struct {
+			RepoTags []string `json:"RepoTags"`
+		}
+		if err := json.NewDecoder(tr).Decode(&manifest); err != nil {
+			t.Fatal(err)
+		}
+		var tags []string
+		for _, m := range manifest {
+			tags = append(tags, m.RepoTags...)
+		}
+		return tags
+	}
 }

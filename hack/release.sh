@@ -48,7 +48,7 @@ log "${version}: plugin archives and krew manifest"
 VERSION="${version}" DIST_DIR="${out}" KREW_MANIFEST="${out}/orphans.yaml" BUILD_DIR="${work}/plugin" hack/dist.sh
 
 log "${version}: image"
-go run ./hack/image -version "${version}" -created "${SOURCE_DATE_EPOCH}" -out "${out}/image" -binaries "${work}/exporter" >&2
+go run ./hack/image -version "${version}" -created "${SOURCE_DATE_EPOCH}" -out "${out}/image" -save-binaries "${work}/exporter" >&2
 
 log "${version}: chart"
 "${bin}/helm" package deploy/chart/orphans-exporter --version "${version#v}" --app-version "${version}" --destination "${out}" >&2
@@ -56,13 +56,21 @@ log "${version}: chart"
 log "${version}: SBOMs"
 # The serial number is derived from the binary, so the same binary always
 # has the same SBOM.
-for binary in "${work}"/plugin/*/* "${work}"/exporter/*/*; do
-	platform="$(basename "$(dirname "${binary}")")" # <os>_<arch>
-	name="$(basename "${binary}" .exe)"
+sbom() { # BINARY NAME PLATFORM
+	local binary="$1" name="$2" platform="$3" sum serial variant
 	sum="$(sha256sum "${binary}" | cut -c1-32)"
-	serial="urn:uuid:${sum:0:8}-${sum:8:4}-${sum:12:4}-${sum:16:4}-${sum:20:12}"
+	# A name-based (version 5, RFC 4122 variant) uuid, as CycloneDX requires.
+	variant="$(printf '%x' $(((0x${sum:16:1} & 3) | 8)))"
+	serial="urn:uuid:${sum:0:8}-${sum:8:4}-5${sum:13:3}-${variant}${sum:17:3}-${sum:20:12}"
 	"${bin}/cyclonedx-gomod" bin -json -notimestamp -serial "${serial}" -version "${version}" \
 		-output "${out}/sbom/${name}_${version}_${platform}.cdx.json" "${binary}"
+}
+for binary in "${work}"/plugin/*/*; do # <os>_<arch>/kubectl-orphans[.exe]
+	sbom "${binary}" "$(basename "${binary}" .exe)" "$(basename "$(dirname "${binary}")")"
+done
+for binary in "${work}"/exporter/orphans-exporter-*; do # orphans-exporter-<os>-<arch>
+	platform="${binary##*/orphans-exporter-}"
+	sbom "${binary}" orphans-exporter "${platform/-/_}"
 done
 
 log "${version}: SHA256SUMS"

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -52,6 +53,17 @@ func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 func run(binDir string, port int, grace time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Ctrl-C reaches every process of the terminal's foreground group, and
+	// etcd and kube-apiserver are in it: etcd exits at once, and
+	// kube-apiserver, left without its storage, would then take minutes to
+	// shut down. Their data goes with the demo anyway, so the first signal
+	// kills them outright, and the last thing the demo does is kill whatever
+	// of its group it started and is still running.
+	go func() {
+		<-ctx.Done()
+		killChildren()
+	}()
+	defer killChildren()
 	binDir, _ = filepath.Abs(binDir)
 	exporterBin := filepath.Join(binDir, "orphans-exporter")
 	if _, err := os.Stat(exporterBin); err != nil {
@@ -481,4 +493,38 @@ func portFree(port int) bool {
 	}
 	l.Close()
 	return true
+}
+
+// killChildren kills this process's children in its own process group: the
+// control plane's processes and the exporter. PostgreSQL runs in a group of
+// its own, which the terminal's signal does not reach, and is stopped
+// cleanly.
+func killChildren() {
+	self, group := os.Getpid(), syscall.Getpgrp()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command's closing parenthesis: state, ppid, pgrp.
+		_, rest, ok := strings.Cut(string(stat), ") ")
+		fields := strings.Fields(rest)
+		if !ok || len(fields) < 3 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
+			continue
+		}
+		if pgrp, _ := strconv.Atoi(fields[2]); pgrp == group {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

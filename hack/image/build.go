@@ -104,7 +104,18 @@ func exporterBinary(o options, p v1.Platform, work string) ([]byte, error) {
 	if err := checkStatic(b, p); err != nil {
 		return nil, err
 	}
-	return b, checkBuild(b, p, o.revision)
+	if err := checkBuild(b, p, o.revision); err != nil {
+		return nil, err
+	}
+	if o.saveBinaries != "" {
+		if err := os.MkdirAll(o.saveBinaries, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.saveBinaries, prebuiltName(p)), b, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // compile builds a static exporter for p, with the microarchitecture level

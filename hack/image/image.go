@@ -37,6 +37,7 @@ type options struct {
 	created                   time.Time
 	repository, license, out  string
 	goCmd, binaries           string
+	saveBinaries              string
 	platforms                 []v1.Platform
 }
 

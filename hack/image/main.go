@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&o.goCmd, "go", "go", "go command that compiles the exporter")
 	flag.StringVar(&o.binaries, "binaries", "", "directory of prebuilt exporters to use instead of compiling, one per platform named orphans-exporter-<os>-<arch> "+
 		"(orphans-exporter-linux-amd64, orphans-exporter-linux-arm64); each must be static, built with CGO_ENABLED=0 and -trimpath, and stamped with -revision")
+	flag.StringVar(&o.saveBinaries, "save-binaries", "", "directory to keep the compiled exporters in, named as -binaries reads them (for the release's SBOMs)")
 	flag.Parse()
 
 	if err := o.complete(created, platform); err != nil {
