@@ -211,172 +211,38 @@ func (o *Options) Validate(env Env) (Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	bad := func(flag string, format string, args ...any) (Config, error) {
-		return Config{}, fmt.Errorf("invalid --%s: %s", flag, fmt.Sprintf(format, args...))
-	}
 	c := Config{MetricsNamespace: o.MetricsNamespace, Selector: o.NamespaceSelector}
 	var err error
 	if c.Web, err = o.Web.validate(); err != nil {
 		return Config{}, err
 	}
-	if o.SweepInterval < time.Second {
-		return bad("sweep.interval", "%s: must be at least 1s", o.SweepInterval)
-	}
-	if !o.sweepTimeoutSet {
-		o.SweepTimeout = min(10*time.Second, o.SweepInterval)
-	}
-	if !o.queryTimeoutSet {
-		o.LedgerQueryTimeout = min(5*time.Second, o.SweepTimeout)
-	}
-	if o.SweepTimeout <= 0 || o.SweepTimeout > o.SweepInterval {
-		return bad("sweep.timeout", "%s: must be positive and at most --sweep.interval (%s)", o.SweepTimeout, o.SweepInterval)
-	}
-	if o.SweepGrace < 0 {
-		return bad("sweep.grace", "%s: must not be negative", o.SweepGrace)
-	}
-	if o.SweepConfirmations < 1 {
-		return bad("sweep.confirmations", "%d: must be at least 1", o.SweepConfirmations)
-	}
-	if !(o.MaxCandidateFraction > 0 && o.MaxCandidateFraction <= 1) {
-		return bad("sweep.max-candidate-fraction", "%v: must be in (0, 1]", o.MaxCandidateFraction)
-	}
-	if o.GuardMinNamespaces < 1 {
-		return bad("sweep.guard-min-namespaces", "%d: must be at least 1", o.GuardMinNamespaces)
-	}
-	if !prefixRE.MatchString(o.NamespacePrefix) || len(o.NamespacePrefix) >= validation.DNS1123LabelMaxLength {
-		return bad("namespace.prefix", "%q: must be the start of a namespace name (lower-case letters, digits and '-', shorter than 63)", o.NamespacePrefix)
-	}
-	excludes := splitList(o.NamespaceExcludePrefix)
-	for _, ex := range excludes {
-		if !prefixRE.MatchString(ex) {
-			return bad("namespace.exclude-prefix", "%q: must be the start of a namespace name", ex)
-		}
-	}
-	var selector labels.Selector
-	if o.NamespaceSelector != "" {
-		s, err := labels.Parse(o.NamespaceSelector)
-		if err != nil {
-			return bad("namespace.selector", "%v", err)
-		}
-		selector = s
-	}
-	live := splitList(o.LedgerLiveStatuses)
-	if len(live) == 0 {
-		return bad("ledger.live-statuses", "empty: at least one status must be live")
-	}
-	terminal := splitList(o.LedgerTerminalStatuses)
-	if len(terminal) == 0 {
-		return bad("ledger.terminal-statuses", "empty: without a terminal status nothing is ever an orphan with a proven type")
-	}
-	for _, s := range terminal {
-		if slices.Contains(live, s) {
-			return Config{}, fmt.Errorf("invalid --ledger.terminal-statuses: %q is also in --ledger.live-statuses; a status is live or terminal, not both", s)
-		}
-	}
-	if o.ReclaimMinEvidenceAge < 0 {
-		return bad("reclaim.min-evidence-age", "%s: must not be negative", o.ReclaimMinEvidenceAge)
-	}
-	if o.ReclaimQuietPeriod < 0 {
-		return bad("reclaim.quiet-period", "%s: must not be negative", o.ReclaimQuietPeriod)
-	}
-	if o.ContentsInterval < 0 {
-		return bad("contents.interval", "%s: must not be negative", o.ContentsInterval)
-	}
-	if !(o.ContentsQPS > 0) {
-		return bad("contents.qps", "%v: must be positive", o.ContentsQPS)
-	}
-	if o.ContentsConcurrency < 1 || o.ContentsConcurrency > 64 {
-		return bad("contents.concurrency", "%d: must be between 1 and 64", o.ContentsConcurrency)
-	}
-	if o.ContentsBudget < 1 {
-		return bad("contents.budget", "%d: must be at least 1", o.ContentsBudget)
-	}
-	if err := o.ContentsReads.validate(); err != nil {
+	if err := o.validateSweep(); err != nil {
 		return Config{}, err
 	}
-	var extra []schema.GroupVersionResource
-	for _, r := range splitList(o.ContentsExtraResources) {
-		gvr, err := kube.ParseResource(r)
-		if err != nil {
-			return bad("contents.extra-resources", "%v", err)
-		}
-		extra = append(extra, gvr)
+	excludes, selector, err := o.validateNamespaces()
+	if err != nil {
+		return Config{}, err
 	}
-	if o.LedgerMaxReplicaLag <= 0 {
-		return bad("ledger.max-replica-lag", "%s: must be positive", o.LedgerMaxReplicaLag)
+	live, terminal, err := o.validateStatuses()
+	if err != nil {
+		return Config{}, err
 	}
-	if o.LedgerMaxReceiverSilence <= 0 {
-		return bad("ledger.max-receiver-silence", "%s: must be positive", o.LedgerMaxReceiverSilence)
+	extra, err := o.validateContents()
+	if err != nil {
+		return Config{}, err
 	}
-	for flag, v := range map[string]string{
-		"ledger.schema": o.LedgerSchema, "ledger.table": o.LedgerTable, "ledger.token-column": o.LedgerTokenColumn,
-		"ledger.status-column": o.LedgerStatusColumn, "ledger.type-column": o.LedgerTypeColumn, "ledger.created-column": o.LedgerCreatedColumn,
-	} {
-		if strings.TrimSpace(v) == "" {
-			return bad(flag, "empty")
-		}
+	if err := o.validateLedger(); err != nil {
+		return Config{}, err
 	}
-	if strings.Contains(o.LedgerTable, ".") {
-		return bad("ledger.table", "%q: give the table's name alone and its schema with --ledger.schema", o.LedgerTable)
-	}
-	if o.LedgerTerminatedAtColumn != "" && o.LedgerTerminatedAtColumn == o.LedgerCreatedColumn {
-		return bad("ledger.terminated-at-column", "%q is also --ledger.created-column: a row's creation does not date its termination, and every terminal row would look terminated long ago", o.LedgerTerminatedAtColumn)
-	}
-	if o.LedgerQueryTimeout <= 0 || o.LedgerQueryTimeout > o.SweepTimeout {
-		return bad("ledger.query-timeout", "%s: must be positive and at most --sweep.timeout (%s)", o.LedgerQueryTimeout, o.SweepTimeout)
-	}
-	if o.LedgerMaxConns < 1 || o.LedgerMaxConns > 100 {
-		return bad("ledger.max-conns", "%d: must be between 1 and 100", o.LedgerMaxConns)
-	}
-	if !metricNameRE.MatchString(o.MetricsNamespace) {
-		return bad("metrics.namespace", "%q: must be a metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)", o.MetricsNamespace)
-	}
-	if o.KubeTimeout <= 0 {
-		return bad("kubernetes.timeout", "%s: must be positive", o.KubeTimeout)
-	}
-	if o.KubeQPS == 0 {
-		return bad("kubernetes.qps", "0: must be positive, or negative for no limit")
-	}
-	if o.KubeQPS > 0 && o.KubeBurst < 1 {
-		return bad("kubernetes.burst", "%d: must be at least 1", o.KubeBurst)
+	if err := o.validateKube(); err != nil {
+		return Config{}, err
 	}
 	if err := o.Ghosts.validate(); err != nil {
 		return Config{}, err
 	}
-
-	var destructive bool
-	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
-	destructive, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
-	if destructive && !c.Enabled {
-		c.Warnings = append(c.Warnings, EnvDestructive+" is true but "+EnvEnabled+" is not: nothing is swept, nothing is reclaimable")
-	}
-	c.Destructive = c.Enabled && destructive
-
-	dsn, err := readDSN(o.LedgerDSNFile, env)
+	dsn, freshDSN, err := o.validateSafety(env, &c)
 	if err != nil {
 		return Config{}, err
-	}
-	if dsn == "" && c.Enabled {
-		return Config{}, fmt.Errorf("no ledger DSN: set %s or --ledger.dsn-file (required when %s=true)", EnvLedgerDSN, EnvEnabled)
-	}
-	freshDSN, err := o.freshDSN(env, dsn)
-	if err != nil {
-		return Config{}, err
-	}
-	for _, d := range []struct{ name, dsn string }{{"ledger DSN", dsn}, {"fresh-check ledger DSN", freshDSN}} {
-		if d.dsn == "" || (d.name != "ledger DSN" && d.dsn == dsn) {
-			continue
-		}
-		if _, err := pgxpool.ParseConfig(d.dsn); err != nil {
-			// pgx masks the password in its parse errors.
-			return Config{}, fmt.Errorf("invalid %s: %w", d.name, err)
-		}
-		if err := ledger.CheckTransport(d.dsn); err != nil {
-			if !o.LedgerAllowInsecure {
-				return Config{}, fmt.Errorf("insecure %s: %w", d.name, err)
-			}
-			c.Warnings = append(c.Warnings, "--ledger.allow-insecure-transport: "+err.Error())
-		}
 	}
 
 	c.Weakened = o.weakenedGuards()
@@ -425,6 +291,202 @@ func (o *Options) Validate(env Env) (Config, error) {
 		IgnoreManagers: splitList(o.ContentsIgnoreManagers), Extra: extra}
 	o.ContentsReads.config(&c, o.KubeTimeout)
 	return c, nil
+}
+
+// badFlag is the error of a flag's value.
+func badFlag(flag string, format string, args ...any) error {
+	return fmt.Errorf("invalid --%s: %s", flag, fmt.Sprintf(format, args...))
+}
+
+// validateSweep checks the sweep's timing and guards and the reclaim
+// minimums, and fills in the timeouts left at their defaults.
+func (o *Options) validateSweep() error {
+	if o.SweepInterval < time.Second {
+		return badFlag("sweep.interval", "%s: must be at least 1s", o.SweepInterval)
+	}
+	if !o.sweepTimeoutSet {
+		o.SweepTimeout = min(10*time.Second, o.SweepInterval)
+	}
+	if !o.queryTimeoutSet {
+		o.LedgerQueryTimeout = min(5*time.Second, o.SweepTimeout)
+	}
+	if o.SweepTimeout <= 0 || o.SweepTimeout > o.SweepInterval {
+		return badFlag("sweep.timeout", "%s: must be positive and at most --sweep.interval (%s)", o.SweepTimeout, o.SweepInterval)
+	}
+	if o.SweepGrace < 0 {
+		return badFlag("sweep.grace", "%s: must not be negative", o.SweepGrace)
+	}
+	if o.SweepConfirmations < 1 {
+		return badFlag("sweep.confirmations", "%d: must be at least 1", o.SweepConfirmations)
+	}
+	if !(o.MaxCandidateFraction > 0 && o.MaxCandidateFraction <= 1) {
+		return badFlag("sweep.max-candidate-fraction", "%v: must be in (0, 1]", o.MaxCandidateFraction)
+	}
+	if o.GuardMinNamespaces < 1 {
+		return badFlag("sweep.guard-min-namespaces", "%d: must be at least 1", o.GuardMinNamespaces)
+	}
+	if o.ReclaimMinEvidenceAge < 0 {
+		return badFlag("reclaim.min-evidence-age", "%s: must not be negative", o.ReclaimMinEvidenceAge)
+	}
+	if o.ReclaimQuietPeriod < 0 {
+		return badFlag("reclaim.quiet-period", "%s: must not be negative", o.ReclaimQuietPeriod)
+	}
+	return nil
+}
+
+// validateNamespaces checks which namespaces are in scope.
+func (o *Options) validateNamespaces() (excludes []string, selector labels.Selector, err error) {
+	if !prefixRE.MatchString(o.NamespacePrefix) || len(o.NamespacePrefix) >= validation.DNS1123LabelMaxLength {
+		return nil, nil, badFlag("namespace.prefix", "%q: must be the start of a namespace name (lower-case letters, digits and '-', shorter than 63)", o.NamespacePrefix)
+	}
+	excludes = splitList(o.NamespaceExcludePrefix)
+	for _, ex := range excludes {
+		if !prefixRE.MatchString(ex) {
+			return nil, nil, badFlag("namespace.exclude-prefix", "%q: must be the start of a namespace name", ex)
+		}
+	}
+	if o.NamespaceSelector != "" {
+		if selector, err = labels.Parse(o.NamespaceSelector); err != nil {
+			return nil, nil, badFlag("namespace.selector", "%v", err)
+		}
+	}
+	return excludes, selector, nil
+}
+
+// validateStatuses checks the live and terminal status lists: neither
+// empty, no status in both.
+func (o *Options) validateStatuses() (live, terminal []string, err error) {
+	live = splitList(o.LedgerLiveStatuses)
+	if len(live) == 0 {
+		return nil, nil, badFlag("ledger.live-statuses", "empty: at least one status must be live")
+	}
+	terminal = splitList(o.LedgerTerminalStatuses)
+	if len(terminal) == 0 {
+		return nil, nil, badFlag("ledger.terminal-statuses", "empty: without a terminal status nothing is ever an orphan with a proven type")
+	}
+	for _, s := range terminal {
+		if slices.Contains(live, s) {
+			return nil, nil, badFlag("ledger.terminal-statuses", "%q is also in --ledger.live-statuses; a status is live or terminal, not both", s)
+		}
+	}
+	return live, terminal, nil
+}
+
+// validateContents checks the contents reads and parses the extra
+// resources (Secrets refused in any spelling).
+func (o *Options) validateContents() ([]schema.GroupVersionResource, error) {
+	if o.ContentsInterval < 0 {
+		return nil, badFlag("contents.interval", "%s: must not be negative", o.ContentsInterval)
+	}
+	if !(o.ContentsQPS > 0) {
+		return nil, badFlag("contents.qps", "%v: must be positive", o.ContentsQPS)
+	}
+	if o.ContentsConcurrency < 1 || o.ContentsConcurrency > 64 {
+		return nil, badFlag("contents.concurrency", "%d: must be between 1 and 64", o.ContentsConcurrency)
+	}
+	if o.ContentsBudget < 1 {
+		return nil, badFlag("contents.budget", "%d: must be at least 1", o.ContentsBudget)
+	}
+	if err := o.ContentsReads.validate(); err != nil {
+		return nil, err
+	}
+	var extra []schema.GroupVersionResource
+	for _, r := range splitList(o.ContentsExtraResources) {
+		gvr, err := kube.ParseResource(r)
+		if err != nil {
+			return nil, badFlag("contents.extra-resources", "%v", err)
+		}
+		extra = append(extra, gvr)
+	}
+	return extra, nil
+}
+
+// validateLedger checks the ledger's table, columns, freshness limits,
+// timeouts and pool.
+func (o *Options) validateLedger() error {
+	if o.LedgerMaxReplicaLag <= 0 {
+		return badFlag("ledger.max-replica-lag", "%s: must be positive", o.LedgerMaxReplicaLag)
+	}
+	if o.LedgerMaxReceiverSilence <= 0 {
+		return badFlag("ledger.max-receiver-silence", "%s: must be positive", o.LedgerMaxReceiverSilence)
+	}
+	for _, f := range []struct{ flag, value string }{
+		{"ledger.schema", o.LedgerSchema}, {"ledger.table", o.LedgerTable}, {"ledger.token-column", o.LedgerTokenColumn},
+		{"ledger.status-column", o.LedgerStatusColumn}, {"ledger.type-column", o.LedgerTypeColumn}, {"ledger.created-column", o.LedgerCreatedColumn},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return badFlag(f.flag, "empty")
+		}
+	}
+	if strings.Contains(o.LedgerTable, ".") {
+		return badFlag("ledger.table", "%q: give the table's name alone and its schema with --ledger.schema", o.LedgerTable)
+	}
+	if o.LedgerTerminatedAtColumn != "" && o.LedgerTerminatedAtColumn == o.LedgerCreatedColumn {
+		return badFlag("ledger.terminated-at-column", "%q is also --ledger.created-column: a row's creation does not date its termination, and every terminal row would look terminated long ago", o.LedgerTerminatedAtColumn)
+	}
+	if o.LedgerQueryTimeout <= 0 || o.LedgerQueryTimeout > o.SweepTimeout {
+		return badFlag("ledger.query-timeout", "%s: must be positive and at most --sweep.timeout (%s)", o.LedgerQueryTimeout, o.SweepTimeout)
+	}
+	if o.LedgerMaxConns < 1 || o.LedgerMaxConns > 100 {
+		return badFlag("ledger.max-conns", "%d: must be between 1 and 100", o.LedgerMaxConns)
+	}
+	return nil
+}
+
+// validateKube checks the metric prefix and the Kubernetes client's limits.
+func (o *Options) validateKube() error {
+	if !metricNameRE.MatchString(o.MetricsNamespace) {
+		return badFlag("metrics.namespace", "%q: must be a metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)", o.MetricsNamespace)
+	}
+	if o.KubeTimeout <= 0 {
+		return badFlag("kubernetes.timeout", "%s: must be positive", o.KubeTimeout)
+	}
+	if o.KubeQPS == 0 {
+		return badFlag("kubernetes.qps", "0: must be positive, or negative for no limit")
+	}
+	if o.KubeQPS > 0 && o.KubeBurst < 1 {
+		return badFlag("kubernetes.burst", "%d: must be at least 1", o.KubeBurst)
+	}
+	return nil
+}
+
+// validateSafety reads the two safety flags from the environment into c,
+// then the ledger's DSNs, whose transport must be verified TLS unless
+// --ledger.allow-insecure-transport (a warning in c then).
+func (o *Options) validateSafety(env Env, c *Config) (dsn, freshDSN string, err error) {
+	var destructive bool
+	c.Enabled, c.Warnings = flagFromEnv(env, EnvEnabled, c.Warnings)
+	destructive, c.Warnings = flagFromEnv(env, EnvDestructive, c.Warnings)
+	if destructive && !c.Enabled {
+		c.Warnings = append(c.Warnings, EnvDestructive+" is true but "+EnvEnabled+" is not: nothing is swept, nothing is reclaimable")
+	}
+	c.Destructive = c.Enabled && destructive
+
+	if dsn, err = readDSN(o.LedgerDSNFile, env); err != nil {
+		return "", "", err
+	}
+	if dsn == "" && c.Enabled {
+		return "", "", fmt.Errorf("no ledger DSN: set %s or --ledger.dsn-file (required when %s=true)", EnvLedgerDSN, EnvEnabled)
+	}
+	if freshDSN, err = o.freshDSN(env, dsn); err != nil {
+		return "", "", err
+	}
+	for _, d := range []struct{ name, dsn string }{{"ledger DSN", dsn}, {"fresh-check ledger DSN", freshDSN}} {
+		if d.dsn == "" || (d.name != "ledger DSN" && d.dsn == dsn) {
+			continue
+		}
+		if _, err := pgxpool.ParseConfig(d.dsn); err != nil {
+			// pgx masks the password in its parse errors.
+			return "", "", fmt.Errorf("invalid %s: %w", d.name, err)
+		}
+		if err := ledger.CheckTransport(d.dsn); err != nil {
+			if !o.LedgerAllowInsecure {
+				return "", "", fmt.Errorf("insecure %s: %w", d.name, err)
+			}
+			c.Warnings = append(c.Warnings, "--ledger.allow-insecure-transport: "+err.Error())
+		}
+	}
+	return dsn, freshDSN, nil
 }
 
 // FreshChecks is how many fresh checks run at once, each on its own ledger
