@@ -52,7 +52,7 @@ func TestFreshCheckReadsContentsOfCandidatesOnly(t *testing.T) {
 
 	// What the fresh check reads decides: a change just now holds reclaim back.
 	fresh.mu.Lock()
-	fresh.byNS = map[string]api.Contents{nsR: {LastChangeAt: seamNow}}
+	fresh.byNS = map[string]sweep.Contents{nsR: {LastChangeAt: seamNow}}
 	fresh.mu.Unlock()
 	e.cfg.Policy.QuietPeriod = time.Hour
 	e.server.cfg.Policy.QuietPeriod = time.Hour

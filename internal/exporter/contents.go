@@ -15,7 +15,7 @@ import (
 
 // ContentsReader reads what one namespace holds, now.
 type ContentsReader interface {
-	Read(ctx context.Context, namespace string) (api.Contents, error)
+	Read(ctx context.Context, namespace string) (sweep.Contents, error)
 }
 
 // contentsKey names a namespace object: a namespace deleted and re-created
@@ -26,14 +26,14 @@ func contentsKey(name, uid string) string { return name + "/" + uid }
 // that a sweep decides on them without a request of its own.
 type contentsBook struct {
 	mu   sync.Mutex
-	read map[string]api.Contents
+	read map[string]sweep.Contents
 }
 
-func newContentsBook() *contentsBook { return &contentsBook{read: map[string]api.Contents{}} }
+func newContentsBook() *contentsBook { return &contentsBook{read: map[string]sweep.Contents{}} }
 
-func (b *contentsBook) get(name, uid string) (api.Contents, bool) {
+func (b *contentsBook) get(name, uid string) (sweep.Contents, bool) {
 	if b == nil {
-		return api.Contents{}, false
+		return sweep.Contents{}, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -43,7 +43,7 @@ func (b *contentsBook) get(name, uid string) (api.Contents, bool) {
 
 // put records one read as soon as it is done, so that a long round shows
 // its progress to the next sweep.
-func (b *contentsBook) put(key string, c api.Contents) {
+func (b *contentsBook) put(key string, c sweep.Contents) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.read[key] = c
@@ -72,7 +72,7 @@ func (b *contentsBook) annotate(nss []sweep.Namespace) {
 	}
 	for i := range nss {
 		if c, ok := b.read[contentsKey(nss[i].Name, nss[i].UID)]; ok {
-			nss[i].Contents = sweepContents(c)
+			nss[i].Contents = c
 		}
 	}
 }
@@ -81,14 +81,9 @@ func (b *contentsBook) annotate(nss []sweep.Namespace) {
 func (b *contentsBook) attach(cs []api.Candidate) {
 	for i := range cs {
 		if c, ok := b.get(cs[i].Namespace, cs[i].NamespaceUID); ok {
-			cs[i].Contents = &c
+			cs[i].Contents = wireContents(c)
 		}
 	}
-}
-
-// sweepContents is what the reclaim rules need of the contents.
-func sweepContents(c api.Contents) sweep.Contents {
-	return sweep.Contents{Read: true, Failed: c.Error != "", LastChangeAt: c.LastChangeAt}
 }
 
 // contentsLoop reads the contents of the current candidates: those not read
@@ -227,12 +222,12 @@ type contentsSource struct {
 // read reads name's contents; a failure is recorded in the contents (its
 // error redacted and logged), never left out, so the candidate stays
 // unreclaimable and a fresh check does not fail.
-func (s *contentsSource) read(ctx context.Context, name string) api.Contents {
+func (s *contentsSource) read(ctx context.Context, name string) sweep.Contents {
 	start := s.now()
 	got, err := s.reader.Read(ctx, name)
 	got.ReadAt = start.UTC()
 	if err != nil {
-		got.Error = s.redact.Redact(err.Error())
+		got.Read, got.Failed, got.Error = true, true, s.redact.Redact(err.Error())
 		s.log.Warn("contents.failed", "namespace", logsafe.Namespace{Name: name, Prefix: s.prefix}, "err", got.Error)
 	}
 	return got

@@ -140,22 +140,23 @@ func seamExporter(t *testing.T, env map[string]string, args ...string) (*Exporte
 // long ago, unless told otherwise.
 type fakeContents struct {
 	mu    sync.Mutex
-	byNS  map[string]api.Contents
+	byNS  map[string]sweep.Contents
 	err   error
 	reads atomic.Int32
 }
 
-func (f *fakeContents) Read(_ context.Context, ns string) (api.Contents, error) {
+func (f *fakeContents) Read(_ context.Context, ns string) (sweep.Contents, error) {
 	f.reads.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return api.Contents{Error: f.err.Error()}, f.err
+		return sweep.Contents{Read: true, Failed: true, Error: f.err.Error()}, f.err
 	}
 	if c, ok := f.byNS[ns]; ok {
+		c.Read = true
 		return c, nil
 	}
-	return api.Contents{LastChangeAt: seamNow.Add(-72 * time.Hour)}, nil
+	return sweep.Contents{Read: true, LastChangeAt: seamNow.Add(-72 * time.Hour)}, nil
 }
 
 // sweepOnce sweeps, then reads the contents of new candidates as the

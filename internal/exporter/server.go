@@ -185,10 +185,10 @@ func (s *Server) Check(ctx context.Context, name string) (api.Candidate, string,
 	// The verdict is pure: decided again with the contents, only whether
 	// the candidate may be reclaimed can change.
 	got := s.contents.read(ctx, name)
-	ns.Contents = sweepContents(got)
+	ns.Contents = got
 	c, _ = sweep.Evaluate(ns, facts[token], s.cfg.Policy, state, now)
 	wc := wireCandidate(c)
-	wc.Contents = &got
+	wc.Contents = wireContents(got)
 	return wc, "", nil
 }
 

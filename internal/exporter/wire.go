@@ -37,3 +37,20 @@ func wireCandidates(cs []sweep.Candidate) []api.Candidate {
 	}
 	return out
 }
+
+// wireContents is a namespace's contents as the wire shows them; nil when
+// they were never read.
+func wireContents(c sweep.Contents) *api.Contents {
+	if !c.Read {
+		return nil
+	}
+	return &api.Contents{
+		ReadAt:                c.ReadAt,
+		Pods:                  c.Pods,
+		PodsRunning:           c.PodsRunning,
+		PVCs:                  c.PVCs,
+		StorageRequestedBytes: c.StorageRequestedBytes,
+		LastChangeAt:          c.LastChangeAt,
+		Error:                 c.Error,
+	}
+}

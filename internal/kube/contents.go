@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 
-	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/sweep"
 )
 
 // ChangeResources are read, metadata only, for the newest change inside a
@@ -177,16 +177,16 @@ const pageSize = 500
 
 // Read reads the contents of one namespace now. The error says which read
 // failed; the returned value then carries it too.
-func (c *Contents) Read(ctx context.Context, namespace string) (api.Contents, error) {
+func (c *Contents) Read(ctx context.Context, namespace string) (sweep.Contents, error) {
 	out, err := c.read(ctx, namespace)
 	if err != nil {
-		return api.Contents{Error: err.Error()}, err
+		return sweep.Contents{Read: true, Failed: true, Error: err.Error()}, err
 	}
 	return out, nil
 }
 
-func (c *Contents) read(ctx context.Context, namespace string) (api.Contents, error) {
-	var out api.Contents
+func (c *Contents) read(ctx context.Context, namespace string) (sweep.Contents, error) {
+	out := sweep.Contents{Read: true}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	r := &changes{c: c, namespace: namespace, now: c.now(), timeless: map[types.UID]bool{}}

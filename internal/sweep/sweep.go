@@ -91,6 +91,15 @@ type Contents struct {
 	// LastChangeAt is the newest creation or non-status change of an object
 	// in the namespace that no controller owns.
 	LastChangeAt time.Time
+
+	// What a reclaim would destroy, for the people who decide on it; the
+	// rules read none of it.
+	ReadAt                time.Time
+	Pods, PodsRunning     int
+	PVCs                  int
+	StorageRequestedBytes int64
+	// Error says why a failed read failed.
+	Error string
 }
 
 // Row is one ledger row of a token, as read. A Null flag set means the
