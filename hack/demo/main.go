@@ -51,29 +51,50 @@ func main() {
 func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
 func run(binDir string, port int, grace time.Duration) error {
+	binDir, _ = filepath.Abs(binDir)
+	exporterBin := filepath.Join(binDir, "orphans-exporter")
+	if _, err := os.Stat(exporterBin); err != nil {
+		return fmt.Errorf("%s not found: run `make build` first", exporterBin)
+	}
+	// One folder holds everything the demo, PostgreSQL and the control
+	// plane write, so that removing it removes all of it. PostgreSQL runs
+	// as a user of its own and must reach its part.
+	dir, err := os.MkdirTemp("", "orphans-demo-")
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(os.Chmod(dir, 0o755), os.Setenv("TMPDIR", dir)); err != nil {
+		_ = os.RemoveAll(dir)
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Ctrl-C reaches every process of the terminal's foreground group, and
 	// etcd and kube-apiserver are in it: etcd exits at once, and
 	// kube-apiserver, left without its storage, would then take minutes to
 	// shut down. Their data goes with the demo anyway, so the first signal
-	// kills them outright, and the last thing the demo does is kill whatever
-	// of its group it started and is still running.
+	// kills them outright. Whatever does not end within seconds of the signal
+	// (a start-up that does not listen to it) is cut short: every process
+	// the demo started is killed and its folder removed.
+	finished := make(chan struct{})
 	go func() {
 		<-ctx.Done()
-		killChildren()
+		killChildren(true)
+		select {
+		case <-finished:
+		case <-time.After(5 * time.Second):
+			killChildren(false)
+			_ = os.RemoveAll(dir)
+			fmt.Fprintln(os.Stderr, "demo: interrupted; every process it started is stopped and its folder removed")
+			os.Exit(130)
+		}
 	}()
-	defer killChildren()
-	binDir, _ = filepath.Abs(binDir)
-	exporterBin := filepath.Join(binDir, "orphans-exporter")
-	if _, err := os.Stat(exporterBin); err != nil {
-		return fmt.Errorf("%s not found: run `make build` first", exporterBin)
-	}
-	dir, err := os.MkdirTemp("", "orphans-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		killChildren(false)
+		_ = os.RemoveAll(dir)
+		close(finished)
+	}()
 
 	say("starting PostgreSQL (the ledger)")
 	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
@@ -495,11 +516,12 @@ func portFree(port int) bool {
 	return true
 }
 
-// killChildren kills this process's children in its own process group: the
-// control plane's processes and the exporter. PostgreSQL runs in a group of
-// its own, which the terminal's signal does not reach, and is stopped
-// cleanly.
-func killChildren() {
+// killChildren kills this process's children: with ownGroup, only those in
+// its own process group (the control plane's processes and the exporter,
+// which the terminal's Ctrl-C reaches too); otherwise all of them,
+// PostgreSQL too, which runs in a group of its own and is stopped cleanly
+// unless the demo is cut short.
+func killChildren(ownGroup bool) {
 	self, group := os.Getpid(), syscall.Getpgrp()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -523,7 +545,7 @@ func killChildren() {
 		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
 			continue
 		}
-		if pgrp, _ := strconv.Atoi(fields[2]); pgrp == group {
+		if pgrp, _ := strconv.Atoi(fields[2]); !ownGroup || pgrp == group {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
