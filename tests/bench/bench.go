@@ -68,6 +68,9 @@ type Options struct {
 	// are measured, after the sizes (see Features). Without sizes, that is
 	// all a run measures.
 	Features *Size
+	// Fresh, when set, is the size at which fresh checks are measured while
+	// the contents loop reads (see Fresh), after the features.
+	Fresh *Size
 	// GhostInterval is the exporter's --ghosts.interval in the features'
 	// ghost run (10s when 0).
 	GhostInterval time.Duration
@@ -153,6 +156,8 @@ type Report struct {
 	GoBenchRaw        string
 	// Features is the ghost sweep and contents measurement, when run.
 	Features *Features
+	// Fresh is the fresh-check measurement, when run.
+	Fresh *Fresh
 }
 
 // Machine describes where the numbers come from.
@@ -164,9 +169,9 @@ type Machine struct {
 
 // Run measures every size and returns the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if o.Sweeps < 1 || o.Interval < time.Second || o.ExporterBinary == "" || len(o.Sizes) == 0 && o.Features == nil ||
+	if o.Sweeps < 1 || o.Interval < time.Second || o.ExporterBinary == "" || len(o.Sizes) == 0 && o.Features == nil && o.Fresh == nil ||
 		len(o.Sizes)+len(o.ExporterOnly) > 0 && (len(o.Sizes) == 0 || len(o.Baseline) == 0) {
-		return nil, errors.New("bench: sizes (or features alone), sweeps (>= 1), interval (>= 1s), exporter binary and baseline command are required")
+		return nil, errors.New("bench: sizes (or features or fresh checks alone), sweeps (>= 1), interval (>= 1s), exporter binary and baseline command are required")
 	}
 	if o.GhostInterval == 0 {
 		o.GhostInterval = 10 * time.Second
@@ -208,6 +213,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("features at %s: %w", *o.Features, err)
 		}
 		rep.Features = f
+	}
+	if o.Fresh != nil {
+		f, err := runFresh(ctx, o, *o.Fresh, &rep.Machine)
+		if err != nil {
+			return nil, fmt.Errorf("fresh checks at %s: %w", *o.Fresh, err)
+		}
+		rep.Fresh = f
 	}
 	if o.GoBench != "" && len(o.Sizes) > 0 {
 		raw, benches, err := runGoBench(ctx, o.GoBench, o.RepoRoot)

@@ -22,10 +22,12 @@ import (
 //
 //	bench --exporter PATH [--sizes=1000x100000,...] [--features=10000x1000000] [--sweeps=20] [--out=docs/BENCHMARKS.md]
 //	bench --exporter PATH --features-only [--features=10000x1000000] [--out=docs/BENCHMARKS.md]
+//	bench --exporter PATH --fresh-only [--fresh=100000x1000000] [--out=docs/BENCHMARKS.md]
 //	bench baseline ...
 //
 // With --features-only it measures the ghost sweep and contents alone and
-// rewrites only their section of --out, leaving the rest of it as it was.
+// rewrites only their section of --out, leaving the rest of it as it was;
+// --fresh-only likewise measures fresh checks alone.
 func Main(args []string) int {
 	if len(args) > 0 && args[0] == "baseline" {
 		return BaselineMain(args[1:])
@@ -42,6 +44,8 @@ func Main(args []string) int {
 		goBench  = fs.String("go-bench", "go", "go command to run the pure decision's benchmarks with; empty to skip")
 		features = fs.String("features", "10000x1000000", "NAMESPACESxROWS at which the ghost sweep and contents are measured; empty to skip")
 		featOnly = fs.Bool("features-only", false, "measure only the ghost sweep and contents, and rewrite only their section of --out")
+		fresh    = fs.String("fresh", "100000x1000000", "NAMESPACESxROWS at which fresh checks are measured while the contents loop reads; empty to skip")
+		frOnly   = fs.Bool("fresh-only", false, "measure only the fresh checks, and rewrite only their section of --out")
 		ghostInt = fs.Duration("ghost-interval", 10*time.Second, "--ghosts.interval of the exporter when the ghost sweep is measured")
 	)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -63,12 +67,32 @@ func Main(args []string) int {
 		}
 		featureSize = &one[0]
 	}
+	var freshSize *Size
+	if *fresh != "" {
+		one, err := ParseSizes(*fresh)
+		if err != nil || len(one) != 1 {
+			fmt.Fprintln(os.Stderr, "bench: --fresh: want one NAMESPACESxROWS")
+			return 2
+		}
+		freshSize = &one[0]
+	}
+	if *featOnly && *frOnly {
+		fmt.Fprintln(os.Stderr, "bench: --features-only and --fresh-only exclude each other")
+		return 2
+	}
 	if *featOnly {
 		if featureSize == nil {
 			fmt.Fprintln(os.Stderr, "bench: --features-only needs --features")
 			return 2
 		}
-		parsed, *only, *goBench = nil, "", ""
+		parsed, *only, *goBench, freshSize = nil, "", "", nil
+	}
+	if *frOnly {
+		if freshSize == nil {
+			fmt.Fprintln(os.Stderr, "bench: --fresh-only needs --fresh")
+			return 2
+		}
+		parsed, *only, *goBench, featureSize = nil, "", "", nil
 	}
 	var exporterOnly []Size
 	if *only != "" {
@@ -99,17 +123,24 @@ func Main(args []string) int {
 		if *featOnly {
 			target = "bench-features"
 		}
+		if *frOnly {
+			target = "bench-fresh"
+		}
 	}
 	// text is what the run writes: the whole report, or with
 	// --features-only the features' section in the report already in --out.
 	text := func(rep *Report) (string, error) {
-		if !*featOnly {
+		var section string
+		switch {
+		case *featOnly && rep.Features != nil:
+			section = rep.Features.Markdown(rep.Options, rep.Machine)
+		case *frOnly && rep.Fresh != nil:
+			section = rep.Fresh.Markdown(rep.Options, rep.Machine)
+		case *featOnly || *frOnly:
+			return "", errors.New("nothing measured")
+		default:
 			return rep.Markdown(), nil
 		}
-		if rep.Features == nil {
-			return "", errors.New("no features measured")
-		}
-		section := rep.Features.Markdown(rep.Options, rep.Machine)
 		if *out == "" {
 			return section, nil
 		}
@@ -120,7 +151,7 @@ func Main(args []string) int {
 		return ReplaceSection(string(old), section, PureDecisionHeading, TargetsHeading), nil
 	}
 	write := func(rep *Report) error {
-		if *out == "" || *featOnly && rep.Features == nil {
+		if *out == "" || *featOnly && rep.Features == nil || *frOnly && rep.Fresh == nil {
 			return nil
 		}
 		doc, err := text(rep)
@@ -135,7 +166,7 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := Run(ctx, Options{
-		Sizes: parsed, ExporterOnly: exporterOnly, Features: featureSize, GhostInterval: *ghostInt, Sweeps: *sweeps, Interval: *interval,
+		Sizes: parsed, ExporterOnly: exporterOnly, Features: featureSize, Fresh: freshSize, GhostInterval: *ghostInt, Sweeps: *sweeps, Interval: *interval,
 		ExporterBinary: exe, Baseline: []string{self, "baseline"}, Workers: *workers, GoBench: *goBench, RepoRoot: root,
 		Command: command, Make: target, Progress: os.Stderr,
 		Checkpoint: func(rep *Report) {
@@ -148,9 +179,12 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	if *featOnly {
+	switch {
+	case *featOnly:
 		fmt.Print(rep.Features.Markdown(rep.Options, rep.Machine))
-	} else {
+	case *frOnly:
+		fmt.Print(rep.Fresh.Markdown(rep.Options, rep.Machine))
+	default:
 		fmt.Print(rep.Markdown())
 	}
 	if err := write(rep); err != nil {

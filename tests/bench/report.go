@@ -292,6 +292,9 @@ func (r *Report) Markdown() string {
 	if r.Features != nil {
 		w("%s", r.Features.Markdown(o, m))
 	}
+	if r.Fresh != nil {
+		w("%s", r.Fresh.Markdown(o, m))
+	}
 
 	w("%s\n\n", PureDecisionHeading)
 	if len(r.GoBench) == 0 {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +287,49 @@ instant_orphan_db_sweep_duration_seconds_count 99
 	}
 	if _, err := readGhostSeries([]byte("instant_orphan_db_sweep_duration_seconds_count 99\n")); err == nil {
 		t.Fatal("metrics without the ghost series were accepted")
+	}
+}
+
+// The fresh check's targets: p99 under 2 s with every check answered and
+// read while the loop kept reading; any of those missing misses.
+func TestFreshTargetsVerdicts(t *testing.T) {
+	took := func(slow int) []time.Duration {
+		ds := make([]time.Duration, FreshChecks)
+		for i := range ds {
+			ds[i] = 300 * time.Millisecond
+			if i < slow {
+				ds[i] = 3 * time.Second
+			}
+		}
+		return ds
+	}
+	good := func() *Fresh {
+		return &Fresh{Candidates: 1000, Took: took(1), Codes: map[int]int{200: FreshChecks}, LoopRequests: 500}
+	}
+	verdicts := func(f *Fresh) []string {
+		var vs []string
+		for _, tg := range f.Targets() {
+			vs = append(vs, tg.Verdict)
+		}
+		return vs
+	}
+	if got := verdicts(good()); !slices.Equal(got, []string{holds, holds}) {
+		t.Fatalf("one slow check in %d: %v, want both held", FreshChecks, got)
+	}
+	for name, f := range map[string]func(*Fresh){
+		"p99 over 2 s":    func(f *Fresh) { f.Took = took(3) },
+		"a 429":           func(f *Fresh) { f.Codes = map[int]int{200: FreshChecks - 1, 429: 1}; f.Took = f.Took[1:] },
+		"the loop idle":   func(f *Fresh) { f.LoopRequests = 0 },
+		"unread contents": func(f *Fresh) { f.Unread = 1 },
+	} {
+		g := good()
+		f(g)
+		if vs := verdicts(g); !slices.Contains(vs, missed) {
+			t.Errorf("%s: %v, want a missed target", name, vs)
+		}
+	}
+	section := good().Markdown(Options{}, Machine{})
+	if !strings.HasPrefix(section, FreshHeading+"\n") || !strings.Contains(section, "| fresh checks: p50 / p99 / max |") {
+		t.Errorf("section:\n%s", section)
 	}
 }
