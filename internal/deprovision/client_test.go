@@ -112,7 +112,11 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 		{"403 is unauthorized", false, []deprovisiontest.Response{{Status: 403}}, deprovision.ErrUnauthorized, false, 1},
 		{"200 false is not deprovisioned", false, []deprovisiontest.Response{{Body: api.DeprovisionResponse{AuditID: "a-1", Message: "backend busy"}}}, deprovision.ErrNotDeprovisioned, false, 1},
 		{"5xx then 200 succeeds on the retry", false, []deprovisiontest.Response{{Status: 503}, {}}, nil, true, 2},
-		{"5xx twice fails after one retry", false, []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"500 twice fails after one retry", false, []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"504 twice is uncertain", false, []deprovisiontest.Response{{Status: 504}}, deprovision.ErrUncertain, false, 2},
+		{"502, then 409 is uncertain", false, []deprovisiontest.Response{{Status: 502}, {Status: 409}}, deprovision.ErrUncertain, false, 2},
+		{"503, then 403 is uncertain", false, []deprovisiontest.Response{{Status: 503}, {Status: 403}}, deprovision.ErrUncertain, false, 2},
+		{"500, then 409 is refused", false, []deprovisiontest.Response{{Status: 500}, {Status: 409}}, deprovision.ErrRefused, false, 2},
 		{"202 is uncertain, not retried", false, []deprovisiontest.Response{{Status: 202}}, deprovision.ErrUncertain, false, 1},
 		{"204 is uncertain", false, []deprovisiontest.Response{{Status: 204}}, deprovision.ErrUncertain, false, 1},
 		{"a 200 that does not decode is uncertain", false, []deprovisiontest.Response{{Body: "done!"}}, deprovision.ErrUncertain, false, 1},
@@ -167,8 +171,9 @@ func TestDeprovisionDryRunIgnored(t *testing.T) {
 	noViolations(t, s)
 }
 
-// No answer after the request went out is uncertain; no request out at
-// all is a plain failure.
+// No answer after the request went out is uncertain, and so is every
+// later answer but a 200: the platform may have worked on the request that
+// timed out. No request out at all is a plain failure.
 func TestDeprovisionWithoutAnswer(t *testing.T) {
 	short := func(c *deprovision.Config) { c.Timeout = 150 * time.Millisecond }
 	for _, tc := range []struct {
@@ -178,7 +183,11 @@ func TestDeprovisionWithoutAnswer(t *testing.T) {
 	}{
 		{"hangs past the timeout twice", []deprovisiontest.Response{{Delay: 2 * time.Second}}, true},
 		{"500, then hangs", []deprovisiontest.Response{{Status: 500}, {Delay: 2 * time.Second}}, true},
-		{"hangs, then 500", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 500}}, false},
+		{"hangs, then 500", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 500}}, true},
+		{"hangs, then 409", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 409}}, true},
+		{"hangs, then 422", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 422}}, true},
+		{"hangs, then 401", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 401}}, true},
+		{"hangs, then 200 not deprovisioned", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Body: api.DeprovisionResponse{AuditID: "a-9", Message: "busy"}}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := deprovisiontest.New(t, secret)
@@ -187,6 +196,10 @@ func TestDeprovisionWithoutAnswer(t *testing.T) {
 			res, err := client(t, s.URL, short).Deprovision(context.Background(), req)
 			if err == nil || errors.Is(err, deprovision.ErrUncertain) != tc.uncertain || res.Attempts != 2 {
 				t.Fatalf("err %v, attempts %d; want uncertain %v", err, res.Attempts, tc.uncertain)
+			}
+			// The later answer's class is not the outcome.
+			if tc.uncertain && (errors.Is(err, deprovision.ErrRefused) || errors.Is(err, deprovision.ErrUnauthorized) || errors.Is(err, deprovision.ErrInvalidRequest)) {
+				t.Fatalf("err %v is both uncertain and a definite answer", err)
 			}
 		})
 	}

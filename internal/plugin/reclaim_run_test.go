@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
@@ -288,6 +290,42 @@ func TestReclaimStopsOnUncertainOutcomes(t *testing.T) {
 			}
 			if !strings.Contains(errOut, "1 uncertain, 1 not-attempted.") {
 				t.Fatalf("summary:\n%s", errOut)
+			}
+		})
+	}
+}
+
+// Once an attempt went out without a definite answer, the platform may
+// have acted on it: whatever non-200 answer follows is uncertain, never
+// skipped or failed. A Warning Event says so, and the run stops.
+func TestReclaimAfterAnIndefiniteAttemptIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script []deprovisiontest.Response
+	}{
+		{"sleeps past the deadline, then 409", []deprovisiontest.Response{{Delay: 5 * time.Second}, {Status: http.StatusConflict, Body: api.Error{Error: "already being deprovisioned"}}}},
+		{"504 twice", []deprovisiontest.Response{{Status: http.StatusGatewayTimeout}}},
+		{"sleeps past the deadline, then 422 for the reused key", []deprovisiontest.Response{{Delay: 5 * time.Second}, {Status: http.StatusUnprocessableEntity, Body: api.Error{Error: "Idempotency-Key in use"}}}},
+		{"502, then 403", []deprovisiontest.Response{{Status: http.StatusBadGateway}, {Status: http.StatusForbidden}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := redis(1), redis(2)
+			b := newReclaimBed(t, first, second)
+			b.dp.Respond(first.Namespace, tc.script...)
+			rep, errOut, err := b.reclaim(first.Namespace, second.Namespace, "--deprovision-timeout", "300ms")
+			if err == nil {
+				t.Fatalf("exit 0 after an uncertain outcome\n%s", errOut)
+			}
+			wantResults(t, rep, errOut, OutcomeUncertain, OutcomeNotAttempted)
+			if d := rep.Outcomes[0].Detail; !strings.Contains(d, "without a definite answer") && !strings.Contains(d, "no answer after the request went out") {
+				t.Fatalf("detail %q", d)
+			}
+			if len(b.sentFor(second.Namespace)) != 0 || b.exp.freshChecks(second.Namespace) != 0 {
+				t.Fatal("the run went on after an uncertain outcome")
+			}
+			evs := b.cluster.recorded()
+			if len(evs) != 1 || evs[0].Type != corev1.EventTypeWarning || evs[0].Reason != EventReclaimFailed || !strings.Contains(evs[0].Message, "uncertain") {
+				t.Fatalf("events %+v", evs)
 			}
 		})
 	}
