@@ -4,6 +4,8 @@
 package plugin
 
 import (
+	"fmt"
+
 	"github.com/prometheus/common/version"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -39,13 +41,23 @@ func NewRootOptions(streams genericiooptions.IOStreams) *RootOptions {
 // exporter's access log.
 func userAgent() string { return Program + "/" + version.Version }
 
-// exporterClient validates the exporter flags and returns their client.
+// exporterClient validates the exporter flags and returns their client. It
+// refuses a first hop that anybody on the path could read or impersonate:
+// every answer of the exporter carries tenant tokens (and every request
+// the caller's credentials), and reclaim acts on its verdicts.
 func (o *RootOptions) exporterClient() (*exporterclient.Client, error) {
 	cfg, err := o.Exporter.Config(o.ConfigFlags, userAgent())
 	if err != nil {
 		return nil, err
 	}
-	return exporterclient.New(cfg)
+	c, err := exporterclient.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckFirstHop(); err != nil {
+		return nil, fmt.Errorf("refusing to read the exporter: %w; its answers carry every tenant token, so it must be reached over https with a verified certificate, or on a loopback address", err)
+	}
+	return c, nil
 }
 
 // clientset returns a typed client for the current kube context.
