@@ -71,7 +71,7 @@ func (c *fakeCluster) recorded() []corev1.Event {
 // insecure-skip-tls-verify instead.
 func newFakeCluster(t *testing.T, insecure bool) *fakeCluster {
 	t.Helper()
-	c := &fakeCluster{user: testActor, systemUID: "11111111-2222-4333-8444-555555555555"}
+	c := &fakeCluster{user: testActor, systemUID: testClusterUID}
 	c.srv = httptest.NewTLSServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	trust := "    certificate-authority-data: " + base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw}))

@@ -52,9 +52,13 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 // digestOf stands in for an evidence digest: 64 hex digits that depend on s.
 func digestOf(s string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(s))) }
 
+// testClusterUID is the kube-system UID of the fake cluster, which the
+// stub exporter reports as the cluster it watches.
+const testClusterUID = "11111111-2222-4333-8444-555555555555"
+
 func document() api.Candidates {
 	return api.Candidates{
-		GeneratedAt: time.Now().UTC(), Enabled: true, DestructiveEnabled: true,
+		GeneratedAt: time.Now().UTC(), ClusterUID: testClusterUID, Enabled: true, DestructiveEnabled: true,
 		Sweep:  api.Sweep{OK: true, NamespacesInScope: 40},
 		Policy: api.Policy{Prefix: "instant-customer-", GraceSeconds: 3600, Confirmations: 3, ReclaimTypes: []string{"redis"}},
 		Candidates: []api.Candidate{

@@ -86,6 +86,9 @@ with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
 
 // Complete builds the clients; it contacts nothing.
 func (o *PlanOptions) Complete(args []string) error {
+	if err := o.checkNotImpersonating("plan"); err != nil {
+		return err
+	}
 	o.namespaces = nil
 	for _, a := range args {
 		if !slices.Contains(o.namespaces, a) {
@@ -129,20 +132,14 @@ func (o *PlanOptions) Validate() error {
 
 // Run checks every target afresh and writes the plan.
 func (o *PlanOptions) Run(ctx context.Context) error {
-	doc, err := destructiveCandidates(ctx, o.exporter, "plan")
+	pf, err := runPreflight(ctx, "plan", o.exporter, o.kube)
 	if err != nil {
 		return err
 	}
+	doc := pf.doc
 	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
-	who, err := kube.WhoAmI(ctx, o.kube)
-	if err != nil {
-		return fmt.Errorf("refusing to plan: cannot tell who you are: %w", err)
-	}
-	if who.Username == anonymous {
-		return fmt.Errorf("refusing to plan: you are %s, nobody who can be held to account", anonymous)
-	}
-	cluster, err := o.currentCluster(ctx, o.kube)
-	if err != nil {
+	cluster := api.PlanCluster{UID: pf.clusterUID}
+	if cluster.Context, cluster.Server, err = o.kubeContext(); err != nil {
 		return fmt.Errorf("refusing to plan: %w", err)
 	}
 
@@ -166,13 +163,12 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fresh check of %s: %s; nothing was written", m.Namespace(ns), m.Text(err.Error()))
 		}
-		j := o.rules.judge(ns, "", v)
-		if j.why != WhyChanged { // "changed" only says nothing was shown: a plan is what shows it
+		if s := o.rules.check(ns, v); s != nil {
 			if o.All {
-				left = append(left, fmt.Sprintf("  %s: %s: %s", m.Namespace(ns), j.why, j.detail))
+				left = append(left, fmt.Sprintf("  %s: %s: %s", m.Namespace(ns), s.why, s.detail))
 				continue
 			}
-			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), j.why, j.detail)
+			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), s.why, s.detail)
 		}
 		c := v.Candidate
 		holds[ns] = contentsSummary(c.Contents, o.now())
@@ -191,7 +187,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 
 	now := o.now().UTC().Truncate(time.Second)
 	p := api.Plan{
-		Version: api.PlanVersion, CreatedAt: now, ExpiresAt: now.Add(o.TTL), Author: who.Username,
+		Version: api.PlanVersion, CreatedAt: now, ExpiresAt: now.Add(o.TTL), Author: pf.actor,
 		Cluster: cluster, OperatorReason: o.Reason, Items: items,
 	}
 	if p.Digest, err = planDigest(p); err != nil {
@@ -348,18 +344,9 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 	if err := printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w); err != nil {
 		return err
 	}
-	// The author is the one problem show does not hold against the plan:
-	// the reviewer may well be the author.
-	if probs := planProblems(lp, now, cur.UID, "", true); len(probs) > 0 {
-		var keep []string
-		for _, p := range probs {
-			if !strings.HasPrefix(p, "you are ") {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) > 0 {
-			return fmt.Errorf("reclaim --plan would refuse this plan: %s", strings.Join(keep, "; "))
-		}
+	// Who runs it is not the plan's problem: the reviewer may well be its author.
+	if probs := planProblems(lp, now, cur.UID); len(probs) > 0 {
+		return fmt.Errorf("reclaim --plan would refuse this plan: %s", strings.Join(probs, "; "))
 	}
 	return nil
 }

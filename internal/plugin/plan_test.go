@@ -58,27 +58,26 @@ func TestPlanProblems(t *testing.T) {
 	now := time.Now()
 	good := loadedPlan{Plan: api.Plan{Version: 1, ExpiresAt: now.Add(time.Hour), Author: "alice", Cluster: api.PlanCluster{UID: "c1"},
 		Items: []api.PlanItem{{Namespace: nsOf(1)}, {Namespace: nsOf(2)}}}}
-	if p := planProblems(good, now, "c1", "bob", false); len(p) > 0 {
+	if p := planProblems(good, now, "c1"); len(p) > 0 {
 		t.Fatalf("a good plan: %v", p)
 	}
 	cases := map[string]func() ([]string, string){
-		"expired": func() ([]string, string) {
-			return planProblems(good, now.Add(2*time.Hour), "c1", "bob", false), "expired"
-		},
-		"other cluster": func() ([]string, string) { return planProblems(good, now, "c2", "bob", false), "another cluster" },
-		"own plan": func() ([]string, string) {
-			return planProblems(good, now, "c1", "alice", false), "someone else must approve"
-		},
-		"anonymous": func() ([]string, string) { return planProblems(good, now, "c1", anonymous, true), "held to account" },
+		"expired":       func() ([]string, string) { return planProblems(good, now.Add(2*time.Hour), "c1"), "expired" },
+		"other cluster": func() ([]string, string) { return planProblems(good, now, "c2"), "another cluster" },
 		"anonymous author": func() ([]string, string) {
 			p := good
 			p.Author = anonymous
-			return planProblems(p, now, "c1", "bob", false), "held to account"
+			return planProblems(p, now, "c1"), "held to account"
 		},
 		"unsorted": func() ([]string, string) {
 			p := good
 			p.Items = []api.PlanItem{{Namespace: nsOf(2)}, {Namespace: nsOf(1)}}
-			return planProblems(p, now, "c1", "bob", false), "not sorted"
+			return planProblems(p, now, "c1"), "not sorted"
+		},
+		"twice": func() ([]string, string) {
+			p := good
+			p.Items = []api.PlanItem{{Namespace: nsOf(1)}, {Namespace: nsOf(1)}}
+			return planProblems(p, now, "c1"), "twice"
 		},
 	}
 	for name, c := range cases {
@@ -87,8 +86,14 @@ func TestPlanProblems(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, got, want)
 		}
 	}
-	if p := planProblems(good, now, "c1", "alice", true); len(p) > 0 {
-		t.Errorf("self-approval allowed: %v", p)
+	if p := approvalProblem("alice", "alice", false); !strings.Contains(p, "someone else must approve") {
+		t.Errorf("own plan: %q", p)
+	}
+	if p := approvalProblem("alice", "alice", true); p != "" {
+		t.Errorf("self-approval allowed: %q", p)
+	}
+	if p := approvalProblem("alice", "bob", false); p != "" {
+		t.Errorf("bob approves alice's plan: %q", p)
 	}
 }
 
@@ -245,28 +250,31 @@ func TestReclaimPlanSelfApprovalRefusedByPlatform(t *testing.T) {
 }
 
 func TestReclaimPlanRefusals(t *testing.T) {
-	cases := map[string]func(b *reclaimBed, file string){
-		"tampered item": func(b *reclaimBed, file string) {
+	cases := map[string]struct {
+		breakIt func(b *reclaimBed, file string)
+		want    string
+	}{
+		"tampered item": {func(b *reclaimBed, file string) {
 			rewrite(t, file, func(p *api.Plan) { p.Items[0].EvidenceDigest = digestOf("other") }, false)
-		},
-		"expired": func(b *reclaimBed, file string) {
+		}, "nothing was sent"},
+		"expired": {func(b *reclaimBed, file string) {
 			rewrite(t, file, func(p *api.Plan) { p.ExpiresAt = time.Now().Add(-time.Minute) }, true)
-		},
-		"other cluster": func(b *reclaimBed, file string) { b.cluster.systemUID = "99999999-2222-4333-8444-555555555555" },
-		"anonymous":     func(b *reclaimBed, file string) { b.cluster.setUser(anonymous) },
+		}, "expired"},
+		"other cluster": {func(b *reclaimBed, file string) { b.cluster.systemUID = "99999999-2222-4333-8444-555555555555" }, "watches another cluster"},
+		"anonymous":     {func(b *reclaimBed, file string) { b.cluster.setUser(anonymous) }, "held to account"},
 	}
-	for name, breakIt := range cases {
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			b := newReclaimBed(t, redis(1), redis(2))
 			file, _ := b.writePlan("--all", "--reason", "OPS-7")
 			b.cluster.setUser("bob@example.com")
-			breakIt(b, file)
+			c.breakIt(b, file)
 			_, errOut, err := b.reclaim("--plan", file)
 			if err == nil || len(b.dp.Requests()) > 0 || len(b.cluster.recorded()) > 0 {
 				t.Fatalf("ran: %v, %d requests\n%s", err, len(b.dp.Requests()), errOut)
 			}
-			if !strings.Contains(err.Error(), "nothing was sent") {
-				t.Fatalf("error %v", err)
+			if !strings.Contains(err.Error(), "refusing to reclaim") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}

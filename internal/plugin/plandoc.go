@@ -12,16 +12,11 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/jcs"
 )
-
-// anonymous is the username of unauthenticated requests: nobody can be
-// held to account for it, so it can neither author nor approve a plan.
-const anonymous = "system:anonymous"
 
 // planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its digest.
 func planDigest(p api.Plan) (string, error) {
@@ -86,9 +81,10 @@ func parsePlan(raw []byte) (loadedPlan, error) {
 	return lp, nil
 }
 
-// planProblems returns why a run of p by caller, now, against the
-// cluster whose kube-system namespace has UID clusterUID must not start.
-func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allowSelf bool) []string {
+// planProblems returns why a run of the plan, now, against the cluster
+// whose kube-system namespace has UID clusterUID must not start, whoever
+// runs it.
+func planProblems(lp loadedPlan, now time.Time, clusterUID string) []string {
 	var out []string
 	if lp.digestErr != nil {
 		out = append(out, lp.digestErr.Error())
@@ -99,13 +95,8 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allow
 	if lp.Cluster.UID == "" || lp.Cluster.UID != clusterUID {
 		out = append(out, fmt.Sprintf("the plan is for another cluster (kube-system UID %q, this context's is %q)", lp.Cluster.UID, clusterUID))
 	}
-	switch {
-	case lp.Author == "" || lp.Author == anonymous:
+	if lp.Author == "" || lp.Author == anonymous {
 		out = append(out, fmt.Sprintf("the plan's author %q is nobody who can be held to account", lp.Author))
-	case caller == "" || caller == anonymous:
-		out = append(out, fmt.Sprintf("you are %q: nobody who can be held to account", caller))
-	case caller == lp.Author && !allowSelf:
-		out = append(out, fmt.Sprintf("you (%s) wrote this plan: someone else must approve it (or pass --allow-self-approval, which is recorded)", caller))
 	}
 	if len(lp.Items) == 0 {
 		out = append(out, "the plan has no items")
@@ -122,36 +113,41 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allow
 	return out
 }
 
-// clusterUID returns the UID of the kube-system namespace, which names the
-// cluster better than a server URL that load balancers and aliases change.
-func clusterUID(ctx context.Context, cs kubernetes.Interface) (string, error) {
-	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+// approvalProblem returns why caller must not run a plan by author, or "".
+// The caller is already known to be accountable (runPreflight).
+func approvalProblem(author, caller string, allowSelf bool) string {
+	if caller == author && !allowSelf {
+		return fmt.Sprintf("you (%s) wrote this plan: someone else must approve it (or pass --allow-self-approval, which is recorded)", caller)
+	}
+	return ""
+}
+
+// kubeContext returns the name of the current kube context (the one
+// --context selects, else the kubeconfig's) and its API server.
+func (o *RootOptions) kubeContext() (name, server string, err error) {
+	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
-		return "", fmt.Errorf("read the cluster's identity (namespace kube-system): %w", err)
+		return "", "", fmt.Errorf("kubeconfig: %w", err)
 	}
-	if ns.UID == "" {
-		return "", errors.New("read the cluster's identity: namespace kube-system has no UID")
+	name = raw.CurrentContext
+	if p := o.ConfigFlags.Context; p != nil && *p != "" {
+		name = *p
 	}
-	return string(ns.UID), nil
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return "", "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	return name, cfg.Host, nil
 }
 
 // currentCluster returns the context, server and kube-system UID of the
 // current kube context.
 func (o *RootOptions) currentCluster(ctx context.Context, cs kubernetes.Interface) (api.PlanCluster, error) {
 	var c api.PlanCluster
-	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
+	var err error
+	if c.Context, c.Server, err = o.kubeContext(); err != nil {
+		return c, err
 	}
-	c.Context = raw.CurrentContext
-	if p := o.ConfigFlags.Context; p != nil && *p != "" {
-		c.Context = *p
-	}
-	cfg, err := o.ConfigFlags.ToRESTConfig()
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
-	}
-	c.Server = cfg.Host
 	if c.UID, err = clusterUID(ctx, cs); err != nil {
 		return c, err
 	}

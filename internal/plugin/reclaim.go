@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -19,7 +20,6 @@ import (
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/exporterclient"
-	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
 )
 
@@ -149,6 +149,18 @@ type target struct {
 	planned *api.PlanItem
 }
 
+// names returns the namespace UID and token the target is known by before
+// its fresh check, for its Event.
+func (t target) names() (uid, token string) {
+	switch {
+	case t.planned != nil:
+		return t.planned.NamespaceUID, t.planned.Token
+	case t.listed != nil:
+		return t.listed.NamespaceUID, t.listed.Token
+	}
+	return "", ""
+}
+
 // shownDigest is the evidence digest the operator was shown for the
 // target, "" when it was not listed.
 func (t target) shownDigest() string {
@@ -236,6 +248,9 @@ was not attempted.`,
 // clients: the exporter's, the API server's and, unless nothing is to be
 // sent, the deprovision API's. It contacts nothing.
 func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
+	if err := o.checkNotImpersonating("reclaim"); err != nil {
+		return err
+	}
 	o.namespaces = nil
 	o.Reason = strings.TrimSpace(o.Reason)
 	for _, a := range args {
@@ -295,13 +310,8 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	if o.kube, err = o.clientset(); err != nil {
 		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
 	}
-	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
-	}
-	o.contextName = raw.CurrentContext
-	if c := o.ConfigFlags.Context; c != nil && *c != "" {
-		o.contextName = *c
+	if o.contextName, _, err = o.kubeContext(); err != nil {
+		return fmt.Errorf("refusing to reclaim: %w", err)
 	}
 	if o.DeprovisionURL != "" {
 		u, err := deprovision.ParseURL(o.DeprovisionURL)
@@ -371,28 +381,13 @@ func (o *ReclaimOptions) Validate() error {
 	return nil
 }
 
-// destructiveCandidates reads the exporter's latest sweep and refuses, in
-// the words of verb, unless it reports both safety flags on.
-func destructiveCandidates(ctx context.Context, exp *exporterclient.Client, verb string) (*api.Candidates, error) {
-	doc, err := exp.Candidates(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("refusing to %s: %w", verb, err)
-	}
-	switch {
-	case !doc.Enabled:
-		return nil, fmt.Errorf(`refusing to %s: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`, verb)
-	case !doc.DestructiveEnabled:
-		return nil, fmt.Errorf(`refusing to %s: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`, verb)
-	}
-	return doc, nil
-}
-
 // Run reclaims the targets one by one.
 func (o *ReclaimOptions) Run(ctx context.Context) error {
-	doc, err := destructiveCandidates(ctx, o.exporter, "reclaim")
+	pf, err := runPreflight(ctx, "reclaim", o.exporter, o.kube)
 	if err != nil {
 		return err
 	}
+	doc, actor := pf.doc, pf.actor
 	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
 
 	targets := o.targets(doc)
@@ -403,20 +398,15 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 	if len(targets) > o.Max {
 		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
 	}
-
-	who, err := kube.WhoAmI(ctx, o.kube)
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
-	}
 	if o.plan != nil {
-		uid, err := clusterUID(ctx, o.kube)
-		if err != nil {
-			return fmt.Errorf("refusing to reclaim: %w; nothing was sent", err)
+		probs := planProblems(*o.plan, o.now(), pf.clusterUID)
+		if p := approvalProblem(o.plan.Author, actor, o.AllowSelfApproval); p != "" {
+			probs = append(probs, p)
 		}
-		if probs := planProblems(*o.plan, o.now(), uid, who.Username, o.AllowSelfApproval); len(probs) > 0 {
+		if len(probs) > 0 {
 			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
 		}
-		o.selfApproved = who.Username == o.plan.Author
+		o.selfApproved = actor == o.plan.Author
 	}
 	if o.DryRun == DryRunServer {
 		caps, err := o.deprovision.Capabilities(ctx)
@@ -428,18 +418,18 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 		}
 	}
 
-	o.showPlan(targets, m, who.Username)
+	o.showPlan(targets, m, actor)
 	if o.DryRun != DryRunClient && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
 		}
 	}
 
-	report := ReclaimReport{Context: o.contextName, Actor: who.Username, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
+	report := ReclaimReport{Context: o.contextName, Actor: actor, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
 	if o.plan != nil {
 		report.PlanDigest, report.PlanAuthor, report.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
 	}
-	events := o.eventRecorder(who.Username, m)
+	events := o.eventRecorder(actor, m)
 	stopped := ""
 	failedInARow := 0
 	for _, tg := range targets {
@@ -450,7 +440,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			report.Outcomes = append(report.Outcomes, Outcome{Namespace: tg.namespace, Result: OutcomeNotAttempted, Detail: "run stopped: " + stopped})
 			continue
 		}
-		out, stop := o.reclaimOne(ctx, tg, who.Username, m)
+		out, stop := o.reclaimOne(ctx, tg, actor, m)
 		report.Outcomes = append(report.Outcomes, out)
 		events.record(ctx, out)
 		// Skipped targets neither count nor reset: only what was tried does.
@@ -576,35 +566,54 @@ func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
 // reclaimOne does fresh check -> own checks -> request -> outcome for one
 // target. A non-empty stop ends the run after it.
 func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string, m *masker) (Outcome, string) {
-	ns := tg.namespace
-	out := Outcome{Namespace: ns}
-	if tg.planned != nil {
-		out.uid, out.token = tg.planned.NamespaceUID, tg.planned.Token
-	} else if tg.listed != nil {
-		out.uid, out.token = tg.listed.NamespaceUID, tg.listed.Token
-	}
-	v, err := o.exporter.Check(ctx, ns)
+	out := Outcome{Namespace: tg.namespace}
+	out.uid, out.token = tg.names()
+	v, err := o.exporter.Check(ctx, tg.namespace)
 	if err != nil {
 		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
 		return out, stopIfCancelled(ctx)
 	}
-	if v.Candidate != nil && v.Candidate.NamespaceUID != "" && v.Candidate.Token != "" {
-		out.uid, out.token = v.Candidate.NamespaceUID, v.Candidate.Token
+	if c := v.Candidate; c != nil {
+		out.Held = c.Contents
+		if c.NamespaceUID != "" && c.Token != "" {
+			out.uid, out.token = c.NamespaceUID, c.Token
+		}
 	}
-	if v.Candidate != nil {
-		out.Held = v.Candidate.Contents
+	if s := o.verify(tg, v); s != nil {
+		out.Result, out.Why, out.Detail = OutcomeSkipped, s.why, s.detail
+		return out, ""
 	}
+	req := o.request(tg.namespace, v.Candidate, actor)
+	out.RequestID, out.Request = req.RequestID, &req
+	if err := deprovision.Validate(req); err != nil {
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, ""
+	}
+	if o.DryRun == DryRunClient {
+		out.Result, out.Detail = OutcomeDryRunOK, "client dry run: every check passed, nothing sent"
+		return out, ""
+	}
+	res, err := o.deprovision.Deprovision(ctx, req)
+	out.Attempts, out.AuditID = res.Attempts, res.AuditID
+	return answered(ctx, out, res, err, m)
+}
+
+// verify is the plugin's decision on the fresh verdict v of tg: nil to
+// send it, else why not.
+func (o *ReclaimOptions) verify(tg target, v exporterclient.Verdict) *skip {
 	// A plan's item whose evidence moved on is "changed", whatever else
 	// the fresh verdict says: the plan approved other evidence.
 	if tg.planned != nil && v.Candidate != nil && v.Candidate.EvidenceDigest != tg.planned.EvidenceDigest {
-		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyChanged, "the evidence differs from the plan's"
-		return out, ""
+		return &skip{WhyChanged, "the evidence differs from the plan's"}
 	}
-	if j := o.rules.judge(ns, tg.shownDigest(), v); !j.send {
-		out.Result, out.Why, out.Detail = OutcomeSkipped, j.why, j.detail
-		return out, ""
+	if s := o.rules.check(tg.namespace, v); s != nil {
+		return s
 	}
-	c := v.Candidate
+	return sameEvidence(tg.shownDigest(), v.Candidate.EvidenceDigest)
+}
+
+// request is the deprovision request for the verified candidate c of ns.
+func (o *ReclaimOptions) request(ns string, c *api.Candidate, actor string) api.DeprovisionRequest {
 	dryRun := o.DryRun == DryRunServer
 	req := api.DeprovisionRequest{
 		RequestID:          deprovision.RequestID(c.NamespaceUID, c.EvidenceDigest, dryRun),
@@ -629,19 +638,14 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 	if o.plan != nil {
 		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
 	}
-	out.RequestID, out.Request = req.RequestID, &req
-	if err := deprovision.Validate(req); err != nil {
-		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
-		return out, ""
-	}
-	if o.DryRun == DryRunClient {
-		out.Result, out.Detail = OutcomeDryRunOK, "client dry run: every check passed, nothing sent"
-		return out, ""
-	}
-	res, err := o.deprovision.Deprovision(ctx, req)
-	out.Attempts, out.AuditID = res.Attempts, res.AuditID
+	return req
+}
+
+// answered turns the platform's answer into the outcome; a non-empty stop
+// ends the run after it.
+func answered(ctx context.Context, out Outcome, res deprovision.Result, err error, m *masker) (Outcome, string) {
 	switch {
-	case err == nil && dryRun:
+	case err == nil && res.DryRun:
 		out.Result, out.Detail = OutcomeDryRunOK, "audit id "+res.AuditID
 	case err == nil:
 		out.Result, out.Detail = OutcomeReclaimed, "audit id "+res.AuditID
@@ -650,7 +654,7 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 		if ctx.Err() != nil {
 			return out, "interrupted"
 		}
-		return out, "an outcome is uncertain: look up " + m.Namespace(ns) + " in the platform's audit log before running again"
+		return out, "an outcome is uncertain: look up " + m.Namespace(out.Namespace) + " in the platform's audit log before running again"
 	case errors.Is(err, deprovision.ErrDryRunIgnored):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
 		return out, "the platform did not confirm a dry run"
@@ -658,7 +662,7 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyConflict, "platform refused: "+m.Text(err.Error())
 	case errors.Is(err, deprovision.ErrUnauthorized):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
-		if res.StatusCode == 403 {
+		if res.StatusCode == http.StatusForbidden {
 			return out, "the deprovision API forbade the request (403)"
 		}
 		return out, fmt.Sprintf("the deprovision API refused our credentials (%d)", res.StatusCode)

@@ -10,6 +10,15 @@ import (
 	"github.com/orphansweep/orphans/internal/exporterclient"
 )
 
+// judge is reclaim's decision on a listed target: the plugin's rules, then
+// the evidence shown.
+func judge(r claimRules, ns, shown string, v exporterclient.Verdict) *skip {
+	if s := r.check(ns, v); s != nil {
+		return s
+	}
+	return sameEvidence(shown, v.Candidate.EvidenceDigest)
+}
+
 func TestJudge(t *testing.T) {
 	rules := claimRules{prefix: "instant-customer-", types: []string{"redis"}}
 	ns := "instant-customer-" + tokB
@@ -46,12 +55,12 @@ func TestJudge(t *testing.T) {
 		{"nothing shown", claim(func(*api.Candidate) {}), "", WhyChanged, "did not list it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j := rules.judge(ns, tc.shown, tc.v)
-			if j.send != (tc.why == "") || j.why != tc.why || !strings.Contains(j.detail, tc.detail) {
-				t.Fatalf("judge = %+v, want why %q, detail with %q", j, tc.why, tc.detail)
+			s := judge(rules, ns, tc.shown, tc.v)
+			if (s == nil) != (tc.why == "") || (s != nil && (s.why != tc.why || !strings.Contains(s.detail, tc.detail))) {
+				t.Fatalf("judge = %+v, want why %q, detail with %q", s, tc.why, tc.detail)
 			}
-			if strings.Contains(j.detail, tokA) || strings.Contains(j.detail, tokB) {
-				t.Fatalf("detail shows a token: %s", j.detail)
+			if s != nil && (strings.Contains(s.detail, tokA) || strings.Contains(s.detail, tokB)) {
+				t.Fatalf("detail shows a token: %s", s.detail)
 			}
 		})
 	}
@@ -59,11 +68,11 @@ func TestJudge(t *testing.T) {
 	other := claimRules{prefix: "tenant-", types: []string{"redis", "postgres"}}
 	c := good
 	c.Namespace, c.ResourceType = "tenant-"+tokB, "postgres"
-	if j := other.judge("tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); !j.send {
-		t.Fatalf("--namespace-prefix tenant- --types redis,postgres: %+v", j)
+	if s := judge(other, "tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); s != nil {
+		t.Fatalf("--namespace-prefix tenant- --types redis,postgres: %+v", s)
 	}
-	if j := rules.judge("tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); j.why != WhyUnverifiedClaim {
-		t.Fatalf("default prefix accepted tenant-: %+v", j)
+	if s := judge(rules, "tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); s == nil || s.why != WhyUnverifiedClaim {
+		t.Fatalf("default prefix accepted tenant-: %+v", s)
 	}
 }
 
