@@ -42,6 +42,20 @@ type Evidence struct {
 	PlanAuthor string `json:"plan_author,omitempty"`
 	// SelfApproved records --allow-self-approval on a plan run.
 	SelfApproved bool `json:"self_approved,omitempty"`
+	// Floors are the plugin's safety floors of the run, sent when the
+	// operator lowered any of them below its default.
+	Floors *Floors `json:"floors,omitempty"`
+}
+
+// Floors are the plugin's own minimums on a fresh verdict: a target below
+// any of them is skipped, never sent.
+type Floors struct {
+	MinEvidenceAgeSeconds  int64 `json:"min_evidence_age_seconds"`
+	QuietPeriodSeconds     int64 `json:"quiet_period_seconds"`
+	MinConfirmations       int   `json:"min_confirmations"`
+	MinNamespaceAgeSeconds int64 `json:"min_namespace_age_seconds"`
+	// Lowered names the floors set below their defaults, by flag name.
+	Lowered []string `json:"lowered"`
 }
 
 // PlanProblems are the contract's rules on a request's plan fields, which

@@ -35,7 +35,7 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 		Namespace: "instant-customer-" + tok, Token: tok, TokenMasked: tok[:8] + "*** (len=36)",
 		NamespaceUID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(tok)).String(), EvidenceDigest: digestOf(tok),
 		Kind: kind, ResourceType: typ, Reason: api.ReasonTerminal, LastStatus: "deleted",
-		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-time.Hour), ConsecutiveSweeps: 4,
+		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-age), ConsecutiveSweeps: 4,
 		Reclaimable: reclaimable,
 		Contents: &api.Contents{ReadAt: now.Add(-time.Minute), Pods: 3, PodsRunning: 2, PVCs: 1,
 			StorageRequestedBytes: 10 << 30, LastChangeAt: now.Add(-age)},

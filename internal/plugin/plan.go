@@ -34,12 +34,11 @@ const planExample = `  # Write a plan of everything reclaimable now, for a colle
 type PlanOptions struct {
 	*RootOptions
 
-	All             bool
-	Max             int
-	TTL             time.Duration
-	Reason          string
-	NamespacePrefix string
-	Types           []string
+	All    bool
+	Max    int
+	TTL    time.Duration
+	Reason string
+	RuleFlags
 
 	namespaces []string
 	now        func() time.Time
@@ -50,7 +49,7 @@ type PlanOptions struct {
 
 // NewCmdPlan returns `kubectl orphans plan` and its `show` subcommand.
 func NewCmdPlan(root *RootOptions) *cobra.Command {
-	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, RuleFlags: defaultRuleFlags()}
 	cmd := &cobra.Command{
 		Use:   "plan (NAMESPACE... | --all) [--max N] [--ttl 24h] [--reason TEXT]",
 		Short: "Write a plan of namespaces to reclaim, for someone else to approve",
@@ -78,8 +77,7 @@ with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
 	f.IntVar(&o.Max, "max", o.Max, "Refuse a plan of more targets than this.")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "How long the plan may be run.")
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): the plan's operator_reason, sent to the platform's audit record.")
-	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types to plan; a verdict of any other type fails the check.")
+	o.RuleFlags.AddFlags(f, "Resource types to plan; a verdict of any other type fails the check.")
 	cmd.AddCommand(newCmdPlanShow(root))
 	return cmd
 }
@@ -99,8 +97,10 @@ func (o *PlanOptions) Complete(args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 	var err error
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
 	if o.exporter, err = o.exporterClient(); err != nil {
 		return err
 	}
@@ -211,6 +211,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if len(left) > 0 {
 		fmt.Fprintf(w, "Left out (%d):\n%s\n", len(left), strings.Join(left, "\n"))
 	}
+	fmt.Fprintf(w, "Own floors: %s\n", o.rules.floorsText())
+	showWeakened(w, doc.Policy.Weakened)
 	fmt.Fprintln(w, `Review with "kubectl orphans plan show FILE"; someone else runs it with "kubectl orphans reclaim --plan FILE".`)
 	return nil
 }
@@ -235,8 +237,7 @@ const (
 // PlanShowOptions are the options of `kubectl orphans plan show`.
 type PlanShowOptions struct {
 	*RootOptions
-	NamespacePrefix string
-	Types           []string
+	RuleFlags
 
 	file     string
 	now      func() time.Time
@@ -246,7 +247,7 @@ type PlanShowOptions struct {
 }
 
 func newCmdPlanShow(root *RootOptions) *cobra.Command {
-	o := &PlanShowOptions{RootOptions: root, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	o := &PlanShowOptions{RootOptions: root, RuleFlags: defaultRuleFlags()}
 	cmd := &cobra.Command{
 		Use:   "show FILE",
 		Short: "Review a plan against the exporter's fresh verdicts",
@@ -260,8 +261,7 @@ would refuse the plan as a whole.`,
 		Args: cobra.ExactArgs(1),
 		RunE: completeValidateRun(o.Complete, func() error { return nil }, o.Run),
 	}
-	cmd.Flags().StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	cmd.Flags().StringSliceVar(&o.Types, "types", o.Types, "Resource types the plugin reclaims.")
+	o.RuleFlags.AddFlags(cmd.Flags(), "Resource types the plugin reclaims.")
 	return cmd
 }
 
@@ -271,8 +271,10 @@ func (o *PlanShowOptions) Complete(_ *cobra.Command, args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 	var err error
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
 	if o.exporter, err = o.exporterClient(); err != nil {
 		return err
 	}

@@ -69,14 +69,13 @@ const reclaimExample = `  # Rehearse: fresh-check two namespaces and show the re
 type ReclaimOptions struct {
 	*RootOptions
 
-	All                  bool
-	Yes                  bool
-	Max                  int
-	Reason               string
-	DryRun               string
-	Output               string
-	NamespacePrefix      string
-	Types                []string
+	All    bool
+	Yes    bool
+	Max    int
+	Reason string
+	DryRun string
+	Output string
+	RuleFlags
 	DeprovisionURL       string
 	DeprovisionTokenFile string
 	DeprovisionCAFile    string
@@ -177,7 +176,7 @@ func (t target) shownDigest() string {
 func NewCmdReclaim(root *RootOptions) *cobra.Command {
 	o := &ReclaimOptions{
 		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second,
-		NamespacePrefix: defaultPrefix, Types: []string{"redis"},
+		RuleFlags: defaultRuleFlags(),
 	}
 	cmd := &cobra.Command{
 		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT | --plan FILE [flags]",
@@ -231,8 +230,7 @@ was not attempted.`,
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): written to the platform's audit record. Required.")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": check afresh and print the requests, send nothing; "server": send them with dry_run=true; "none": reclaim.`)
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format of the outcomes: json or yaml (default: a table).")
-	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types this command reclaims; a verdict of any other type is skipped.")
+	o.RuleFlags.AddFlags(f, "Resource types this command reclaims; a verdict of any other type is skipped.")
 	f.StringVar(&o.DeprovisionURL, "deprovision-url", o.DeprovisionURL, "Base URL of the platform's deprovision API (default: $"+EnvDeprovisionURL+").")
 	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
 	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
@@ -300,8 +298,10 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		o.now = time.Now
 	}
 
-	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
-
+	var err error
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
 	exp, err := o.exporterClient()
 	if err != nil {
 		return err
@@ -418,7 +418,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 		}
 	}
 
-	o.showPlan(targets, m, actor)
+	o.showPlan(targets, m, actor, doc.Policy.Weakened)
 	if o.DryRun != DryRunClient && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
@@ -504,7 +504,7 @@ func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
 	return out
 }
 
-func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
+func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string, weakened []string) {
 	w := o.ErrOut
 	fmt.Fprintf(w, "Targets (%d), in order; each is checked afresh right before its request:\n", len(targets))
 	p := printers.NewTablePrinter(printers.PrintOptions{})
@@ -515,6 +515,8 @@ func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
 	}
 	fmt.Fprintf(w, "Kube context:    %s\nDeprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\nOwn checks:      namespace %s<token>, types %s\n",
 		orNone(o.contextName), endpoint, actor, o.Reason, o.DryRun, o.NamespacePrefix, strings.Join(o.rules.types, ","))
+	fmt.Fprintf(w, "Own floors:      %s\n", o.rules.floorsText())
+	showWeakened(w, weakened)
 	if o.plan != nil {
 		approval := "approved by " + actor
 		if o.selfApproved {
@@ -633,6 +635,7 @@ func (o *ReclaimOptions) request(ns string, c *api.Candidate, actor string) api.
 			ConfirmedAt:        o.now().UTC(),
 			NamespaceUID:       c.NamespaceUID,
 			EvidenceDigest:     c.EvidenceDigest,
+			Floors:             o.rules.loweredFloors(),
 		},
 	}
 	if o.plan != nil {

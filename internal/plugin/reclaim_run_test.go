@@ -545,3 +545,52 @@ func TestReclaimScreenShowsContents(t *testing.T) {
 		t.Fatalf("screen without contents:\n%s", errOut)
 	}
 }
+
+// A verdict the exporter calls reclaimable is still skipped below the
+// plugin's own floors; a lowered floor is shown and travels in the evidence.
+func TestReclaimFloors(t *testing.T) {
+	young := redis(1)
+	young.EvidenceSince = time.Now().Add(-2 * time.Hour)
+	b := newReclaimBed(t, young, redis(2))
+	b.exp.mu.Lock()
+	b.exp.doc.Policy.Weakened = []string{"reclaim.min-evidence-age"}
+	b.exp.mu.Unlock()
+	rep, errOut, err := b.reclaim("--all")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	wantResults(t, rep, errOut, OutcomeSkipped+"/"+WhyBelowFloor, OutcomeReclaimed)
+	reqs := b.dp.Requests()
+	if len(reqs) != 1 || reqs[0].Body.ProviderResourceID != nsOf(2) || reqs[0].Body.Evidence.Floors != nil {
+		t.Fatalf("requests at the default floors: %+v", reqs)
+	}
+	if !strings.Contains(rep.Outcomes[0].Detail, "--min-evidence-age 24h") || strings.Contains(errOut, "LOWERED") {
+		t.Fatalf("detail %q\n%s", rep.Outcomes[0].Detail, errOut)
+	}
+	if !strings.Contains(errOut, "guards weakened below their defaults: reclaim.min-evidence-age") {
+		t.Fatalf("the exporter's weakened guards are not shown:\n%s", errOut)
+	}
+
+	b = newReclaimBed(t, young)
+	rep, errOut, err = b.reclaim("--all", "--min-evidence-age", "1h")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	wantResults(t, rep, errOut, OutcomeReclaimed)
+	reqs = b.dp.Requests()
+	if len(reqs) != 1 || reqs[0].Body.Evidence.Floors == nil {
+		t.Fatalf("a lowered floor was not sent: %+v", reqs)
+	}
+	if f := reqs[0].Body.Evidence.Floors; f.MinEvidenceAgeSeconds != 3600 || !slices.Equal(f.Lowered, []string{"min-evidence-age"}) || f.QuietPeriodSeconds != 86400 {
+		t.Fatalf("floors sent %+v", f)
+	}
+	if !strings.Contains(errOut, "LOWERED below the defaults: [min-evidence-age]") {
+		t.Fatalf("the lowered floor is not on the confirmation screen:\n%s", errOut)
+	}
+
+	// plan applies the floors too.
+	b = newReclaimBed(t, young)
+	if _, _, err := run(t, "plan", nsOf(1), "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig); err == nil || !strings.Contains(err.Error(), WhyBelowFloor) {
+		t.Fatalf("plan of a target below a floor: %v", err)
+	}
+}

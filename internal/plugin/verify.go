@@ -1,10 +1,10 @@
 package plugin
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -35,6 +35,10 @@ type claimRules struct {
 	prefix string
 	// types are the resource types the plugin reclaims (--types).
 	types []string
+	// floors are the minimums of --min-evidence-age, --quiet-period,
+	// --min-confirmations and --min-namespace-age.
+	floors api.Floors
+	now    func() time.Time
 }
 
 // problem returns why candidate c, the exporter's verdict on namespace ns,
@@ -90,12 +94,6 @@ func checkTargets(namespaces []string, max int, rules claimRules) error {
 	if max < 1 {
 		return fmt.Errorf("--max must be at least 1, got %d", max)
 	}
-	if rules.prefix == "" {
-		return errors.New("--namespace-prefix must not be empty")
-	}
-	if len(rules.types) == 0 {
-		return errors.New("--types must name at least one resource type")
-	}
 	return nil
 }
 
@@ -122,6 +120,9 @@ func (r claimRules) check(ns string, v exporterclient.Verdict) *skip {
 	}
 	if p := r.problem(ns, c); p != "" {
 		return &skip{WhyUnverifiedClaim, "the exporter calls it reclaimable, but " + p}
+	}
+	if b := r.belowFloor(c); b != "" {
+		return &skip{WhyBelowFloor, b}
 	}
 	return nil
 }

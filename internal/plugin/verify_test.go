@@ -20,12 +20,14 @@ func judge(r claimRules, ns, shown string, v exporterclient.Verdict) *skip {
 }
 
 func TestJudge(t *testing.T) {
-	rules := claimRules{prefix: "instant-customer-", types: []string{"redis"}}
+	rules := mustRules(t, defaultRuleFlags())
 	ns := "instant-customer-" + tokB
 	good := candidate(tokB, api.KindRedis, "redis", true, 72*time.Hour)
 	shown := good.EvidenceDigest
 	claim := func(mod func(c *api.Candidate)) exporterclient.Verdict {
 		c := good
+		held := *good.Contents
+		c.Contents = &held
 		mod(&c)
 		return exporterclient.Verdict{Candidate: &c}
 	}
@@ -47,6 +49,11 @@ func TestJudge(t *testing.T) {
 		{"no token", claim(func(c *api.Candidate) { c.Token = "" }), shown, WhyUnverifiedClaim, "followed by the candidate's token"},
 		{"no_row", claim(func(c *api.Candidate) { c.Reason = api.ReasonNoRow }), shown, WhyUnverifiedClaim, `reason is "no_row"`},
 		{"unknown status", claim(func(c *api.Candidate) { c.Reason = api.ReasonUnknownStatus }), shown, WhyUnverifiedClaim, "unknown_status"},
+		{"young evidence", claim(func(c *api.Candidate) { c.EvidenceSince = time.Now().Add(-23 * time.Hour) }), shown, WhyBelowFloor, "--min-evidence-age 24h"},
+		{"no evidence age", claim(func(c *api.Candidate) { c.EvidenceSince = time.Time{} }), shown, WhyBelowFloor, "--min-evidence-age"},
+		{"recent change", claim(func(c *api.Candidate) { c.Contents.LastChangeAt = time.Now().Add(-23 * time.Hour) }), shown, WhyBelowFloor, "--quiet-period 24h"},
+		{"few confirmations", claim(func(c *api.Candidate) { c.ConsecutiveSweeps = 2 }), shown, WhyBelowFloor, "--min-confirmations 3"},
+		{"young namespace", claim(func(c *api.Candidate) { c.NamespaceCreatedAt = time.Now().Add(-59 * time.Minute) }), shown, WhyBelowFloor, "--min-namespace-age 1h"},
 		{"type not ours", claim(func(c *api.Candidate) { c.ResourceType = "postgres" }), shown, WhyUnverifiedClaim, `"postgres" is not one of --types redis`},
 		{"terminating", claim(func(c *api.Candidate) { c.Terminating = true }), shown, WhyUnverifiedClaim, "terminating"},
 		{"no uid", claim(func(c *api.Candidate) { c.NamespaceUID = "" }), shown, WhyUnverifiedClaim, "namespace_uid"},
@@ -65,7 +72,9 @@ func TestJudge(t *testing.T) {
 		})
 	}
 	// The prefix is the plugin's own, not the exporter's.
-	other := claimRules{prefix: "tenant-", types: []string{"redis", "postgres"}}
+	f := defaultRuleFlags()
+	f.NamespacePrefix, f.Types = "tenant-", []string{"redis", "postgres"}
+	other := mustRules(t, f)
 	c := good
 	c.Namespace, c.ResourceType = "tenant-"+tokB, "postgres"
 	if s := judge(other, "tenant-"+tokB, shown, exporterclient.Verdict{Candidate: &c}); s != nil {
@@ -81,7 +90,52 @@ func TestNewClaimRulesTrimsTypes(t *testing.T) {
 	if r.prefix != "instant-customer-" || !slices.Equal(r.types, []string{"redis", "memcached"}) {
 		t.Fatalf("rules %+v", r)
 	}
-	if err := checkTargets(nil, 1, newClaimRules("instant-customer-", []string{" ", ""})); err == nil || !strings.Contains(err.Error(), "--types") {
+	f := defaultRuleFlags()
+	f.Types = []string{" ", ""}
+	if _, err := f.rules(time.Now); err == nil || !strings.Contains(err.Error(), "--types") {
 		t.Fatalf("blank --types: %v", err)
+	}
+}
+
+func mustRules(t *testing.T, f RuleFlags) claimRules {
+	t.Helper()
+	r, err := f.rules(time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestFloors(t *testing.T) {
+	if r := mustRules(t, defaultRuleFlags()); r.loweredFloors() != nil || strings.Contains(r.floorsText(), "LOWERED") {
+		t.Fatalf("default floors reported lowered: %s", r.floorsText())
+	}
+	f := defaultRuleFlags()
+	f.MinEvidenceAge, f.MinConfirmations = time.Hour, 1
+	r := mustRules(t, f)
+	lf := r.loweredFloors()
+	if lf == nil || !slices.Equal(lf.Lowered, []string{"min-evidence-age", "min-confirmations"}) || lf.MinEvidenceAgeSeconds != 3600 || lf.MinConfirmations != 1 || lf.QuietPeriodSeconds != 86400 {
+		t.Fatalf("lowered floors %+v", lf)
+	}
+	if !strings.Contains(r.floorsText(), "LOWERED") {
+		t.Fatalf("floors text %q", r.floorsText())
+	}
+	raised := defaultRuleFlags()
+	raised.MinEvidenceAge = 48 * time.Hour
+	if r := mustRules(t, raised); r.loweredFloors() != nil {
+		t.Fatalf("a raised floor reported lowered: %+v", r.loweredFloors())
+	}
+	for _, bad := range []func(f *RuleFlags){
+		func(f *RuleFlags) { f.MinEvidenceAge = -time.Second },
+		func(f *RuleFlags) { f.QuietPeriod = -time.Second },
+		func(f *RuleFlags) { f.MinConfirmations = 0 },
+		func(f *RuleFlags) { f.MinNamespaceAge = -time.Second },
+		func(f *RuleFlags) { f.NamespacePrefix = "" },
+	} {
+		f := defaultRuleFlags()
+		bad(&f)
+		if _, err := f.rules(time.Now); err == nil {
+			t.Errorf("%+v accepted", f)
+		}
 	}
 }

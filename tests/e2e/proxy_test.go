@@ -186,8 +186,8 @@ func TestServiceProxy(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL}, "reclaim", redis, noRow,
-		"--reason="+reason, "--yes", "--deprovision-token-file="+tokenFile)
+	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL}, append([]string{"reclaim", redis, noRow,
+		"--reason=" + reason, "--yes", "--deprovision-token-file=" + tokenFile}, lowFloors...)...)
 	mustNotContain(t, "reclaim output", []string{r.stdout, r.stderr}, secret, redisTok, noRowTok)
 	if r.code != 0 || !strings.Contains(r.stderr, "1 reclaimed, 1 skipped.") {
 		t.Fatalf("reclaim through the service proxy:\n%s", r)

@@ -159,7 +159,7 @@ func TestExporterURLWithTLSAndBasicAuth(t *testing.T) {
 	secret := "tls-e2e-secret-" + tok[:8]
 	dp := deprovisiontest.New(t, secret)
 	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL, plugin.EnvDeprovisionToken + "=" + secret},
-		append([]string{"reclaim", ns, "--reason=" + reason, "--yes", "--exporter-password-file=" + pwFile}, tlsFlags...)...)
+		append(append([]string{"reclaim", ns, "--reason=" + reason, "--yes", "--exporter-password-file=" + pwFile}, tlsFlags...), lowFloors...)...)
 	if r.code != 0 || len(dp.Requests()) != 1 {
 		t.Fatalf("reclaim through the TLS exporter:\n%s", r)
 	}
