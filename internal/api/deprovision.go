@@ -42,6 +42,11 @@ type Evidence struct {
 	PlanAuthor string `json:"plan_author,omitempty"`
 	// SelfApproved records --allow-self-approval on a plan run.
 	SelfApproved bool `json:"self_approved,omitempty"`
+	// PlanID is the id the platform gave the plan when its author
+	// registered it, and PlanExpiresAt the plan's expiry; both are set
+	// on a plan run.
+	PlanID        string     `json:"plan_id,omitempty"`
+	PlanExpiresAt *time.Time `json:"plan_expires_at,omitempty"`
 	// Floors are the plugin's safety floors of the run, sent when the
 	// operator lowered any of them below its default.
 	Floors *Floors `json:"floors,omitempty"`
@@ -70,6 +75,9 @@ func (r DeprovisionRequest) PlanProblems() []string {
 	if (ev.PlanDigest == "") != (ev.PlanAuthor == "") {
 		p = append(p, "evidence.plan_digest and evidence.plan_author do not come together")
 	}
+	if (ev.PlanID == "") != (ev.PlanDigest == "") || (ev.PlanExpiresAt == nil) != (ev.PlanDigest == "") {
+		p = append(p, "evidence.plan_id, evidence.plan_expires_at and evidence.plan_digest do not come together")
+	}
 	if ev.SelfApproved && ev.PlanDigest == "" {
 		p = append(p, "evidence.self_approved without a plan")
 	}
@@ -97,4 +105,18 @@ const CapabilitiesPath = "/v1/capabilities"
 // Capabilities is the body of GET /v1/capabilities.
 type Capabilities struct {
 	DryRun bool `json:"dry_run"`
+	// Plans: the platform registers plans (POST /v1/plans) and enforces
+	// them: four eyes, the items, the expiry.
+	Plans bool `json:"plans"`
+}
+
+// PlansPath is where a plan's author registers it with the platform.
+const PlansPath = "/v1/plans"
+
+// PlanRegistration is the body of a 201 answer to POST /v1/plans: the
+// plan's id and its author, the identity of the bearer secret that
+// registered it.
+type PlanRegistration struct {
+	PlanID string `json:"plan_id"`
+	Author string `json:"author"`
 }

@@ -446,3 +446,42 @@ func (c *Client) redact(s string) string {
 	}
 	return strings.ReplaceAll(s, string(c.secret), "[redacted]")
 }
+
+// RegisterPlan registers plan with the platform under the identity of the
+// client's secret and returns the platform's id for it and its author.
+func (c *Client) RegisterPlan(ctx context.Context, plan api.Plan) (api.PlanRegistration, error) {
+	var reg api.PlanRegistration
+	body, err := json.Marshal(plan)
+	if err != nil {
+		return reg, fmt.Errorf("encode plan: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+api.PlansPath, bytes.NewReader(body))
+	if err != nil {
+		return reg, fmt.Errorf("build plan registration: %w", err)
+	}
+	c.setHeaders(hreq)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return reg, fmt.Errorf("plan registration: %s", c.redact(err.Error()))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return reg, fmt.Errorf("read plan registration: %s", c.redact(err.Error()))
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return reg, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&reg); err != nil {
+		return reg, fmt.Errorf("decode plan registration: %w", err)
+	}
+	if reg.PlanID == "" || reg.Author == "" {
+		return reg, errors.New("the platform registered the plan without a plan_id or an author")
+	}
+	return reg, nil
+}

@@ -14,7 +14,7 @@ func TestPlanAndReclaimRefuseAnotherIdentity(t *testing.T) {
 		{"--as-uid", "1234"},
 	} {
 		b := newReclaimBed(t, redis(1))
-		_, _, err := run(t, append([]string{"plan", "--all", "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig}, flags...)...)
+		_, _, err := run(t, append(append(b.planArgs(), "--all"), flags...)...)
 		if err == nil || !strings.Contains(err.Error(), "refusing to plan with "+flags[0]) {
 			t.Errorf("plan %v: %v", flags, err)
 		}
@@ -35,7 +35,7 @@ func TestPlanAndReclaimRefuseAnotherIdentity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := newReclaimBed(t, redis(1))
 			c.breakIt(b)
-			out, _, err := run(t, "plan", "--all", "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
+			out, _, err := run(t, append(b.planArgs(), "--all")...)
 			if err == nil || !strings.Contains(err.Error(), c.want) || out != "" {
 				t.Errorf("plan: %v\n%s", err, out)
 			}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/exporterclient"
 	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
@@ -39,17 +40,19 @@ type PlanOptions struct {
 	TTL    time.Duration
 	Reason string
 	RuleFlags
+	DeprovisionFlags
 
-	namespaces []string
-	now        func() time.Time
-	exporter   *exporterclient.Client
-	kube       kubernetes.Interface
-	rules      claimRules
+	namespaces  []string
+	now         func() time.Time
+	exporter    *exporterclient.Client
+	kube        kubernetes.Interface
+	deprovision *deprovision.Client
+	rules       claimRules
 }
 
 // NewCmdPlan returns `kubectl orphans plan` and its `show` subcommand.
 func NewCmdPlan(root *RootOptions) *cobra.Command {
-	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, RuleFlags: defaultRuleFlags()}
+	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, RuleFlags: defaultRuleFlags(), DeprovisionFlags: defaultDeprovisionFlags()}
 	cmd := &cobra.Command{
 		Use:   "plan (NAMESPACE... | --all) [--max N] [--ttl 24h] [--reason TEXT]",
 		Short: "Write a plan of namespaces to reclaim, for someone else to approve",
@@ -61,7 +64,11 @@ plus the token, a namespace UID and an evidence digest). The plan, JSON on stdou
 names each namespace with the evidence digest seen now, your Kubernetes username
 as author, the cluster (the kube-system namespace's UID), and an expiry (--ttl).
 Its digest is the SHA-256 of its RFC 8785 canonical JSON: it detects changes, it
-is not a signature.
+is not a signature. What makes the plan binding is the platform: plan registers
+it (POST /v1/plans) under your personal deprovision secret and records the
+platform's plan_id and author in it; the platform then refuses a run by you, of
+anything not in the plan, or after its expiry. It refuses to plan with a platform
+that does not say "plans": true at GET /v1/capabilities. --ttl is at most 168h.
 
 It writes nothing and fails when a named target is not reclaimable or there are
 more targets than --max. With --all, candidates that fail a check are left out
@@ -78,6 +85,7 @@ with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "How long the plan may be run.")
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): the plan's operator_reason, sent to the platform's audit record.")
 	o.RuleFlags.AddFlags(f, "Resource types to plan; a verdict of any other type fails the check.")
+	o.DeprovisionFlags.AddFlags(f)
 	cmd.AddCommand(newCmdPlanShow(root))
 	return cmd
 }
@@ -107,6 +115,18 @@ func (o *PlanOptions) Complete(args []string) error {
 	if o.kube, err = o.clientset(); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	secret, err := o.DeprovisionFlags.resolve()
+	switch {
+	case err != nil:
+		return err
+	case o.DeprovisionURL == "":
+		return fmt.Errorf("refusing to plan: no deprovision endpoint is configured (--deprovision-url or $%s): a plan is registered with the platform, which enforces it", EnvDeprovisionURL)
+	case secret == "":
+		return fmt.Errorf("refusing to plan: no deprovision secret (--deprovision-token-file or $%s): a plan is registered under your own", EnvDeprovisionToken)
+	}
+	if o.deprovision, err = o.DeprovisionFlags.client(secret); err != nil {
+		return fmt.Errorf("refusing to plan: %w", err)
+	}
 	return nil
 }
 
@@ -124,8 +144,8 @@ func (o *PlanOptions) Validate() error {
 	if len(o.namespaces) > o.Max {
 		return fmt.Errorf("refusing a plan of %d namespaces: --max is %d", len(o.namespaces), o.Max)
 	}
-	if o.TTL <= 0 {
-		return fmt.Errorf("--ttl must be positive, got %s", o.TTL)
+	if o.TTL <= 0 || o.TTL > maxPlanTTL {
+		return fmt.Errorf("--ttl must be positive and at most %s, got %s", maxPlanTTL, o.TTL)
 	}
 	return nil
 }
@@ -138,6 +158,13 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	}
 	doc := pf.doc
 	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
+	caps, err := o.deprovision.Capabilities(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing to plan: ask the platform what it supports: %w", err)
+	case !caps.Plans:
+		return errors.New(`refusing to plan: the platform does not register plans (GET /v1/capabilities has no "plans": true), so it cannot enforce four eyes; nothing was written`)
+	}
 	cluster := api.PlanCluster{UID: pf.clusterUID}
 	if cluster.Context, cluster.Server, err = o.kubeContext(); err != nil {
 		return fmt.Errorf("refusing to plan: %w", err)
@@ -193,6 +220,14 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if p.Digest, err = planDigest(p); err != nil {
 		return err
 	}
+	reg, err := o.deprovision.RegisterPlan(ctx, p)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing to plan: register the plan with the platform: %s; nothing was written", m.Text(err.Error()))
+	case reg.Author != pf.actor:
+		return fmt.Errorf("refusing to plan: the platform registered the plan as %s's, but the API server knows you as %s; nothing was written", reg.Author, pf.actor)
+	}
+	p.PlanID = reg.PlanID
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode plan: %w", err)
@@ -202,8 +237,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	}
 
 	w := o.ErrOut
-	fmt.Fprintf(w, "Plan %s: %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
-		p.Digest, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "Plan %s (platform id %s): %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
+		p.Digest, p.PlanID, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
 	for _, it := range items {
 		fmt.Fprintf(w, "  %s  token %s  %s  %s/%s  evidence %s  holds %s\n", m.Namespace(it.Namespace), logsafe.Mask(it.Token),
 			it.ResourceType, it.Reason, orNone(it.LastStatus), shortDigest(it.EvidenceDigest), holds[it.Namespace])

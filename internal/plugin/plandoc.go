@@ -18,9 +18,10 @@ import (
 	"github.com/orphansweep/orphans/internal/jcs"
 )
 
-// planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its digest.
+// planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its
+// digest and its plan_id (the platform's name for what was digested).
 func planDigest(p api.Plan) (string, error) {
-	p.Digest = ""
+	p.Digest, p.PlanID = "", ""
 	b, err := jcs.Marshal(p)
 	if err != nil {
 		return "", fmt.Errorf("plan digest: %w", err)
@@ -39,6 +40,7 @@ func rawPlanDigest(raw []byte) (string, error) {
 		return "", err
 	}
 	delete(doc, "digest")
+	delete(doc, "plan_id")
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return "", err
@@ -63,8 +65,16 @@ type loadedPlan struct {
 // in digestErr so that `plan show` can still show what the file says.
 func parsePlan(raw []byte) (loadedPlan, error) {
 	var lp loadedPlan
-	if err := json.Unmarshal(raw, &lp.Plan); err != nil {
+	if err := strictKeys(raw); err != nil {
 		return lp, fmt.Errorf("not a plan: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&lp.Plan); err != nil {
+		return lp, fmt.Errorf("not a plan: %w", err)
+	}
+	if d.More() {
+		return lp, errors.New("not a plan: more than one JSON value")
 	}
 	if lp.Version != api.PlanVersion {
 		return lp, fmt.Errorf("plan version %d, this plugin reads version %d", lp.Version, api.PlanVersion)
@@ -92,6 +102,15 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID string) []string {
 	if lp.ExpiresAt.IsZero() || !now.Before(lp.ExpiresAt) {
 		out = append(out, fmt.Sprintf("the plan expired at %s", lp.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
+	if lp.CreatedAt.After(now.Add(maxClockSkew)) {
+		out = append(out, fmt.Sprintf("the plan was created at %s, more than %s from now", lp.CreatedAt.UTC().Format(time.RFC3339), maxClockSkew))
+	}
+	if lp.ExpiresAt.Sub(lp.CreatedAt) > maxPlanTTL {
+		out = append(out, fmt.Sprintf("the plan is valid for %s, longer than %s", lp.ExpiresAt.Sub(lp.CreatedAt), maxPlanTTL))
+	}
+	if lp.PlanID == "" {
+		out = append(out, "the plan was never registered with the platform (no plan_id)")
+	}
 	if lp.Cluster.UID == "" || lp.Cluster.UID != clusterUID {
 		out = append(out, fmt.Sprintf("the plan is for another cluster (kube-system UID %q, this context's is %q)", lp.Cluster.UID, clusterUID))
 	}
@@ -112,6 +131,13 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID string) []string {
 	}
 	return out
 }
+
+// maxPlanTTL is the longest a plan may be run after it was written, and
+// maxClockSkew how far ahead of this clock its created_at may be.
+const (
+	maxPlanTTL   = 168 * time.Hour
+	maxClockSkew = 5 * time.Minute
+)
 
 // approvalProblem returns why caller must not run a plan by author, or "".
 // The caller is already known to be accountable (runPreflight).
@@ -162,4 +188,52 @@ func PlanDigestOf(plan map[string]any) (string, error) {
 		return "", err
 	}
 	return rawPlanDigest(raw)
+}
+
+// strictKeys refuses what encoding/json lets through: a key given twice
+// (the last would win, unseen by a reviewer) and a key in another case
+// (json matches "Author" to "author"). Every key of a plan is lower case.
+func strictKeys(raw []byte) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return strictValue(d, "$")
+}
+
+func strictValue(d *json.Decoder, at string) error {
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for d.More() {
+			kt, err := d.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := kt.(string)
+			switch {
+			case k != strings.ToLower(k):
+				return fmt.Errorf("key %q at %s is not lower case", k, at)
+			case seen[k]:
+				return fmt.Errorf("key %q at %s is given twice", k, at)
+			}
+			seen[k] = true
+			if err := strictValue(d, at+"."+k); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	case json.Delim('['):
+		for i := 0; d.More(); i++ {
+			if err := strictValue(d, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	}
+	return nil
 }

@@ -76,12 +76,9 @@ type ReclaimOptions struct {
 	DryRun string
 	Output string
 	RuleFlags
-	DeprovisionURL       string
-	DeprovisionTokenFile string
-	DeprovisionCAFile    string
-	DeprovisionTimeout   time.Duration
-	PlanFile             string
-	AllowSelfApproval    bool
+	DeprovisionFlags
+	PlanFile          string
+	AllowSelfApproval bool
 
 	namespaces []string
 	// plan is the plan of a --plan run.
@@ -175,7 +172,7 @@ func (t target) shownDigest() string {
 // NewCmdReclaim returns `kubectl orphans reclaim`.
 func NewCmdReclaim(root *RootOptions) *cobra.Command {
 	o := &ReclaimOptions{
-		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second,
+		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionFlags: defaultDeprovisionFlags(),
 		RuleFlags: defaultRuleFlags(),
 	}
 	cmd := &cobra.Command{
@@ -231,10 +228,7 @@ was not attempted.`,
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": check afresh and print the requests, send nothing; "server": send them with dry_run=true; "none": reclaim.`)
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format of the outcomes: json or yaml (default: a table).")
 	o.RuleFlags.AddFlags(f, "Resource types this command reclaims; a verdict of any other type is skipped.")
-	f.StringVar(&o.DeprovisionURL, "deprovision-url", o.DeprovisionURL, "Base URL of the platform's deprovision API (default: $"+EnvDeprovisionURL+").")
-	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
-	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
-	f.DurationVar(&o.DeprovisionTimeout, "deprovision-timeout", o.DeprovisionTimeout, "Deadline of each deprovision attempt.")
+	o.DeprovisionFlags.AddFlags(f)
 	f.StringVar(&o.PlanFile, "plan", o.PlanFile, `Run this plan (from "kubectl orphans plan"), someone else's.`)
 	f.BoolVar(&o.AllowSelfApproval, "allow-self-approval", o.AllowSelfApproval, "Run a plan you wrote yourself; recorded in every request as self_approved.")
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{DryRunNone, DryRunClient, DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
@@ -271,23 +265,11 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 			o.Reason = strings.TrimSpace(lp.OperatorReason)
 		}
 	}
-	if o.DeprovisionURL == "" {
-		o.DeprovisionURL = os.Getenv(EnvDeprovisionURL)
+	secret, err := o.DeprovisionFlags.resolve()
+	if err != nil {
+		return err
 	}
-	switch {
-	case o.DeprovisionTokenFile != "":
-		s, err := deprovision.SecretFromFile(o.DeprovisionTokenFile)
-		if err != nil {
-			return err
-		}
-		o.secret = s
-	case os.Getenv(EnvDeprovisionToken) != "":
-		s, err := deprovision.ParseSecret(os.Getenv(EnvDeprovisionToken))
-		if err != nil {
-			return fmt.Errorf("$%s %w", EnvDeprovisionToken, err)
-		}
-		o.secret = s
-	}
+	o.secret = secret
 	if o.isTerminal == nil {
 		o.isTerminal = func() bool {
 			f, ok := o.In.(*os.File)
@@ -298,7 +280,6 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		o.now = time.Now
 	}
 
-	var err error
 	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
 		return err
 	}
@@ -320,11 +301,7 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		}
 		o.endpoint = strings.TrimSuffix(u.String(), "/") + api.DeprovisionPath
 		if o.DryRun != DryRunClient && o.secret != "" {
-			o.deprovision, err = deprovision.New(deprovision.Config{
-				URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
-				CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
-			})
-			if err != nil {
+			if o.deprovision, err = o.DeprovisionFlags.client(o.secret); err != nil {
 				return fmt.Errorf("refusing to reclaim: %w", err)
 			}
 		}
@@ -639,7 +616,9 @@ func (o *ReclaimOptions) request(ns string, c *api.Candidate, actor string) api.
 		},
 	}
 	if o.plan != nil {
+		exp := o.plan.ExpiresAt
 		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
+		req.Evidence.PlanID, req.Evidence.PlanExpiresAt = o.plan.PlanID, &exp
 	}
 	return req
 }

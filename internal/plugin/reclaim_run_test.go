@@ -47,7 +47,7 @@ func newReclaimBed(t *testing.T, cands ...api.Candidate) *reclaimBed {
 	t.Helper()
 	doc := document()
 	doc.Candidates = cands
-	b := &reclaimBed{t: t, exp: newExporterStub(t, doc), dp: deprovisiontest.New(t, testSecret), cluster: newFakeCluster(t, false)}
+	b := &reclaimBed{t: t, exp: newExporterStub(t, doc), dp: deprovisiontest.New(t, testSecret, testActor), cluster: newFakeCluster(t, false)}
 	b.tokenFile = filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(b.tokenFile, []byte(testSecret), 0o600); err != nil {
 		t.Fatal(err)
@@ -590,7 +590,7 @@ func TestReclaimFloors(t *testing.T) {
 
 	// plan applies the floors too.
 	b = newReclaimBed(t, young)
-	if _, _, err := run(t, "plan", nsOf(1), "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig); err == nil || !strings.Contains(err.Error(), WhyBelowFloor) {
+	if _, _, err := run(t, append(b.planArgs(), nsOf(1))...); err == nil || !strings.Contains(err.Error(), WhyBelowFloor) {
 		t.Fatalf("plan of a target below a floor: %v", err)
 	}
 }

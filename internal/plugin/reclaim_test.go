@@ -18,7 +18,7 @@ const testSecret = "unit-test-bearer-9a8b7c"
 // Every refusal below happens in Validate or at the exporter check, before
 // any deprovision request: the stand-in must see nothing.
 func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
-	dp := deprovisiontest.New(t, testSecret)
+	dp := deprovisiontest.New(t, testSecret, testActor)
 	exp := fakeExporter(t, 200, document())
 	noDestructive := document()
 	noDestructive.DestructiveEnabled = false

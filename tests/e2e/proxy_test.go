@@ -119,6 +119,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 }
 
 func TestServiceProxy(t *testing.T) {
+	grantPlanRBAC(t)
 	n := newNetns(t)
 	apiURL, err := url.Parse(bed.cp.Admin.Host)
 	if err != nil {
@@ -181,7 +182,7 @@ func TestServiceProxy(t *testing.T) {
 
 	// Reclaim through the proxy: the fresh check goes the same way.
 	secret := "proxy-e2e-secret-" + uuid.NewString()
-	dp := deprovisiontest.New(t, secret)
+	dp := deprovisiontest.New(t, secret, operator)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)

@@ -34,9 +34,10 @@ type reclaimBed struct {
 }
 
 func newReclaimBed(t *testing.T, destructive bool) *reclaimBed {
+	grantPlanRBAC(t)
 	s := newScope(t)
 	b := &reclaimBed{scope: s, secret: "e2e-deprovision-secret-" + uuid.NewString()}
-	b.dp = deprovisiontest.New(t, b.secret)
+	b.dp = deprovisiontest.New(t, b.secret, operator)
 	b.tokenFile = filepath.Join(t.TempDir(), "deprovision-token")
 	if err := os.WriteFile(b.tokenFile, []byte(b.secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -362,13 +363,13 @@ func TestReclaimRefusesAndDryRuns(t *testing.T) {
 // send nothing, and plan writes nothing.
 func TestReclaimAtDefaultFloorsSendsNothing(t *testing.T) {
 	b := newReclaimBed(t, true)
-	ns, tok := b.redisOrphan()
+	ns, _ := b.redisOrphan()
 	b.waitListed(true, ns)
 	env := []string{plugin.EnvDeprovisionURL + "=" + b.dp.URL}
 	base := []string{"orphans", "reclaim", ns, "--exporter-url=" + b.e.URL, "--kubeconfig=" + bed.kubeconfig[operator],
 		"--deprovision-token-file=" + b.tokenFile, "--reason=" + reason, "--yes", "-o", "json"}
 	r := kubectl(t, "", env, base...)
-	mustNotContain(t, "reclaim output", []string{r.stdout, r.stderr}, b.secret, tok)
+	mustNotContain(t, "reclaim output", []string{r.stdout, r.stderr}, b.secret)
 	rep := decodeReport(t, r)
 	if len(rep.Outcomes) != 1 || rep.Outcomes[0].Result != plugin.OutcomeSkipped || rep.Outcomes[0].Why != plugin.WhyBelowFloor {
 		t.Fatalf("outcomes %+v\n%s", rep.Outcomes, r)
@@ -379,7 +380,7 @@ func TestReclaimAtDefaultFloorsSendsNothing(t *testing.T) {
 	if !strings.Contains(r.stderr, "guards weakened below their defaults") {
 		t.Fatalf("the exporter's weakened guards are not shown:\n%s", r)
 	}
-	p := orphans(t, operator, nil, "plan", ns, "--exporter-url="+b.e.URL)
+	p := orphans(t, operator, env, "plan", ns, "--exporter-url="+b.e.URL, "--deprovision-token-file="+b.tokenFile)
 	if p.code == 0 || p.stdout != "" || !strings.Contains(p.stderr, plugin.WhyBelowFloor) {
 		t.Fatalf("plan at the default floors:\n%s", p)
 	}
