@@ -84,8 +84,8 @@ func (o *GhostsOptions) Run(ctx context.Context) error {
 		}
 		doc.Ghosts = kept
 	}
-	if o.Output == "json" || o.Output == "yaml" {
-		return printStructured(o.Out, o.Output, doc)
+	if o.whole() {
+		return o.printWhole(o.Out, doc)
 	}
 	if !doc.Enabled {
 		return nil
