@@ -358,50 +358,75 @@ func (o *ReclaimOptions) Validate() error {
 	return nil
 }
 
-// Run reclaims the targets one by one.
+// Run reclaims the targets one by one: preflight, the targets, the
+// refusals of the whole run, the confirmation, each target, the report.
 func (o *ReclaimOptions) Run(ctx context.Context) error {
 	pf, err := runPreflight(ctx, "reclaim", o.exporter, o.kube)
 	if err != nil {
 		return err
 	}
-	doc, actor := pf.doc, pf.actor
-	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
-
-	targets := o.targets(doc)
+	m := newMasker(pf.doc.Policy.Prefix, o.NamespacePrefix)
+	targets := o.targets(pf.doc)
 	if len(targets) == 0 {
-		fmt.Fprintf(o.ErrOut, "Nothing to reclaim: none of the %d candidates of the latest sweep is reclaimable.\n", len(doc.Candidates))
+		fmt.Fprintf(o.ErrOut, "Nothing to reclaim: none of the %d candidates of the latest sweep is reclaimable.\n", len(pf.doc.Candidates))
 		return nil
 	}
-	if len(targets) > o.Max {
-		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
+	if err := o.refuseRun(ctx, pf, len(targets)); err != nil {
+		return err
 	}
-	if o.plan != nil {
-		probs := planProblems(*o.plan, o.now(), pf.clusterUID)
-		if p := approvalProblem(o.plan.Author, actor, o.AllowSelfApproval); p != "" {
-			probs = append(probs, p)
-		}
-		if len(probs) > 0 {
-			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
-		}
-		o.selfApproved = actor == o.plan.Author
-	}
-	if o.DryRun == DryRunServer {
-		caps, err := o.deprovision.Capabilities(ctx)
-		switch {
-		case err != nil:
-			return fmt.Errorf("refusing a server dry run: cannot tell whether the platform supports dry runs: GET %s: %w; nothing was sent", api.CapabilitiesPath, err)
-		case !caps.DryRun:
-			return fmt.Errorf(`refusing a server dry run: the platform does not say it supports dry runs (GET %s has no "dry_run": true); nothing was sent`, api.CapabilitiesPath)
-		}
-	}
-
-	o.showPlan(targets, m, actor, doc.Policy.Weakened)
+	o.showPlan(targets, m, pf.actor, pf.doc.Policy.Weakened)
 	if o.DryRun != DryRunClient && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
 		}
 	}
+	report, stopped := o.reclaimAll(ctx, targets, pf.actor, m)
+	if err := o.printReport(report, m); err != nil {
+		return err
+	}
+	if err := summarize(report, o.ErrOut); err != nil {
+		if stopped != "" {
+			return fmt.Errorf("run stopped (%s): %w", stopped, err)
+		}
+		return err
+	}
+	return nil
+}
 
+// refuseRun returns why a run of n targets by pf.actor must not start:
+// too many, a plan that does not hold, a server dry run the platform does
+// not support. It records a self approval.
+func (o *ReclaimOptions) refuseRun(ctx context.Context, pf preflight, n int) error {
+	if n > o.Max {
+		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", n, o.Max)
+	}
+	if o.plan != nil {
+		probs := planProblems(*o.plan, o.now(), pf.clusterUID)
+		if p := approvalProblem(o.plan.Author, pf.actor, o.AllowSelfApproval); p != "" {
+			probs = append(probs, p)
+		}
+		if len(probs) > 0 {
+			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
+		}
+		o.selfApproved = pf.actor == o.plan.Author
+	}
+	if o.DryRun != DryRunServer {
+		return nil
+	}
+	caps, err := o.deprovision.Capabilities(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing a server dry run: cannot tell whether the platform supports dry runs: GET %s: %w; nothing was sent", api.CapabilitiesPath, err)
+	case !caps.DryRun:
+		return fmt.Errorf(`refusing a server dry run: the platform does not say it supports dry runs (GET %s has no "dry_run": true); nothing was sent`, api.CapabilitiesPath)
+	}
+	return nil
+}
+
+// reclaimAll reclaims the targets in order, recording an Event after each
+// outcome, and returns the report and why the run stopped ("" when it ran
+// to the end).
+func (o *ReclaimOptions) reclaimAll(ctx context.Context, targets []target, actor string, m *masker) (ReclaimReport, string) {
 	report := ReclaimReport{Context: o.contextName, Actor: actor, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
 	if o.plan != nil {
 		report.PlanDigest, report.PlanAuthor, report.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
@@ -434,16 +459,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			stopped = stop
 		}
 	}
-	if err := o.printReport(report, m); err != nil {
-		return err
-	}
-	if err := summarize(report, o.ErrOut); err != nil {
-		if stopped != "" {
-			return fmt.Errorf("run stopped (%s): %w", stopped, err)
-		}
-		return err
-	}
-	return nil
+	return report, stopped
 }
 
 // targets resolves the command line against the latest sweep.
