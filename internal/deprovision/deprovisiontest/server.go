@@ -227,7 +227,7 @@ func (s *Server) Keys() []string {
 }
 
 // Requests returns a copy of every deprovision request received so far
-// (everything but capability queries), in order.
+// (everything but capability queries and plan registrations), in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
