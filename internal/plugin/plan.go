@@ -358,8 +358,12 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 	if lp.Author == who.Username {
 		author += " (you: someone else must approve it)"
 	}
-	fmt.Fprintf(w, "Plan:      %s\nDigest:    %s\nCreated:   %s\nExpires:   %s\nAuthor:    %s\nCluster:   context %q, server %s, kube-system UID %s: %s\nReason:    %s\n\n",
-		orNone(lp.Digest), digest, lp.CreatedAt.UTC().Format(time.RFC3339), expiry, author,
+	registered := "registered with the platform as " + lp.PlanID
+	if lp.PlanID == "" {
+		registered = "NOT REGISTERED with the platform (no plan_id): reclaim --plan refuses it"
+	}
+	fmt.Fprintf(w, "Plan:      %s\nDigest:    %s\nPlatform:  %s\nCreated:   %s\nExpires:   %s\nAuthor:    %s\nCluster:   context %q, server %s, kube-system UID %s: %s\nReason:    %s\n\n",
+		orNone(lp.Digest), digest, registered, lp.CreatedAt.UTC().Format(time.RFC3339), expiry, author,
 		lp.Cluster.Context, lp.Cluster.Server, lp.Cluster.UID, cluster, orNone(lp.OperatorReason))
 
 	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{

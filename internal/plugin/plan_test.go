@@ -333,7 +333,7 @@ func TestReclaimPlanSkipsChangedItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"valid", "matches the current context", ItemUnchanged, ItemChanged, "PODS", "LAST-CHANGE", " 2/3 "} {
+	for _, want := range []string{"valid", "matches the current context", "registered with the platform as ", ItemUnchanged, ItemChanged, "PODS", "LAST-CHANGE", " 2/3 "} {
 		if !strings.Contains(showOut, want) {
 			t.Fatalf("plan show lacks %q:\n%s", want, showOut)
 		}
@@ -363,6 +363,13 @@ func TestPlanShowFlagsABrokenPlan(t *testing.T) {
 	out, _, err := run(t, "plan", "show", file, "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
 	if err == nil || !strings.Contains(out, "INVALID") {
 		t.Fatalf("a tampered plan showed as fine: %v\n%s", err, out)
+	}
+	// A plan never registered with the platform, digest and all.
+	file, _ = b.writePlan("--all")
+	rewrite(t, file, func(p *api.Plan) { p.PlanID = "" }, true)
+	out, _, err = run(t, "plan", "show", file, "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
+	if err == nil || !strings.Contains(err.Error(), "never registered") || !strings.Contains(out, "NOT REGISTERED") {
+		t.Fatalf("an unregistered plan showed as fine: %v\n%s", err, out)
 	}
 }
 
