@@ -42,6 +42,25 @@ type Evidence struct {
 	PlanAuthor string `json:"plan_author,omitempty"`
 	// SelfApproved records --allow-self-approval on a plan run.
 	SelfApproved bool `json:"self_approved,omitempty"`
+	// PlanID is the id the platform gave the plan when its author
+	// registered it, and PlanExpiresAt the plan's expiry; both are set
+	// on a plan run.
+	PlanID        string     `json:"plan_id,omitempty"`
+	PlanExpiresAt *time.Time `json:"plan_expires_at,omitempty"`
+	// Floors are the plugin's safety floors of the run, sent when the
+	// operator lowered any of them below its default.
+	Floors *Floors `json:"floors,omitempty"`
+}
+
+// Floors are the plugin's own minimums on a fresh verdict: a target below
+// any of them is skipped, never sent.
+type Floors struct {
+	MinEvidenceAgeSeconds  int64 `json:"min_evidence_age_seconds"`
+	QuietPeriodSeconds     int64 `json:"quiet_period_seconds"`
+	MinConfirmations       int   `json:"min_confirmations"`
+	MinNamespaceAgeSeconds int64 `json:"min_namespace_age_seconds"`
+	// Lowered names the floors set below their defaults, by flag name.
+	Lowered []string `json:"lowered"`
 }
 
 // PlanProblems are the contract's rules on a request's plan fields, which
@@ -55,6 +74,9 @@ func (r DeprovisionRequest) PlanProblems() []string {
 	var p []string
 	if (ev.PlanDigest == "") != (ev.PlanAuthor == "") {
 		p = append(p, "evidence.plan_digest and evidence.plan_author do not come together")
+	}
+	if (ev.PlanID == "") != (ev.PlanDigest == "") || (ev.PlanExpiresAt == nil) != (ev.PlanDigest == "") {
+		p = append(p, "evidence.plan_id, evidence.plan_expires_at and evidence.plan_digest do not come together")
 	}
 	if ev.SelfApproved && ev.PlanDigest == "" {
 		p = append(p, "evidence.self_approved without a plan")
@@ -83,4 +105,18 @@ const CapabilitiesPath = "/v1/capabilities"
 // Capabilities is the body of GET /v1/capabilities.
 type Capabilities struct {
 	DryRun bool `json:"dry_run"`
+	// Plans: the platform registers plans (POST /v1/plans) and enforces
+	// them: four eyes, the items, the expiry.
+	Plans bool `json:"plans"`
+}
+
+// PlansPath is where a plan's author registers it with the platform.
+const PlansPath = "/v1/plans"
+
+// PlanRegistration is the body of a 201 answer to POST /v1/plans: the
+// plan's id and its author, the identity of the bearer secret that
+// registered it.
+type PlanRegistration struct {
+	PlanID string `json:"plan_id"`
+	Author string `json:"author"`
 }

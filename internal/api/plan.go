@@ -10,8 +10,11 @@ const PlanVersion = 1
 // --plan`. Digest is the hex SHA-256 of the RFC 8785 JSON of the plan
 // without digest; it detects changes, it is not a signature.
 type Plan struct {
-	Version        int         `json:"version"`
-	Digest         string      `json:"digest,omitempty"`
+	Version int    `json:"version"`
+	Digest  string `json:"digest,omitempty"`
+	// PlanID is the platform's id of the plan, given when its author
+	// registered it; it is not part of the digest, which was registered.
+	PlanID         string      `json:"plan_id,omitempty"`
 	CreatedAt      time.Time   `json:"created_at"`
 	ExpiresAt      time.Time   `json:"expires_at"`
 	Author         string      `json:"author"`

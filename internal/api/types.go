@@ -172,6 +172,9 @@ type Ghost struct {
 	TokenMasked string `json:"token_masked"`
 	// Namespace is the name the token's namespace would have.
 	Namespace string `json:"namespace"`
+	// Kind is redis_namespace for a redis resource, else customer_namespace,
+	// as the ghost gauges' kind label.
+	Kind string `json:"kind"`
 	// ResourceType, Status and RowCreatedAt come from the token's oldest live row.
 	ResourceType string    `json:"resource_type"`
 	Status       string    `json:"status"`

@@ -37,10 +37,11 @@ var (
 	// ErrInvalidRequest: the request breaks the contract and was not sent.
 	ErrInvalidRequest = errors.New("invalid deprovision request")
 	// ErrUncertain: nobody can tell from the answer whether the platform
-	// acted: no answer after the request went out (a timeout, also on the
-	// retry), a 2xx other than 200, a 200 body that does not decode, or a
-	// real request answered as a dry run. Callers stop the run: a person has
-	// to look at the platform's audit log.
+	// acted: no answer after the request went out (a timeout, a reset after
+	// writing), any answer but a 200 after an attempt like that or a 502,
+	// 503 or 504, a 2xx other than 200, a 200 body that does not decode, or
+	// a real request answered as a dry run. Callers stop the run: a person
+	// has to look at the platform's audit log.
 	ErrUncertain = errors.New("outcome uncertain")
 	// ErrDryRunIgnored: a dry run was answered without "dry_run": true, so
 	// the platform may have acted for real. Callers stop the run.
@@ -258,7 +259,12 @@ func Validate(req api.DeprovisionRequest) error {
 // body, after a 5xx or a transport error (a timeout included); nothing else
 // is retried. The error is nil only when the platform answered 200 with
 // deprovisioned=true and echoed the request's dry_run. Errors match
-// ErrUncertain when the platform may have acted without saying so.
+// ErrUncertain when the platform may have acted without saying so: no
+// answer after the request went out, and every answer but a 200 once an
+// attempt went out without a definite answer (a timeout, a connection
+// reset after writing, a 502, 503 or 504), because that attempt may have
+// reached the platform and the later answer may be about its work (a 409
+// because it is already gone, a 422 because the key is taken).
 func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (Result, error) {
 	if err := Validate(req); err != nil {
 		return Result{}, err
@@ -268,13 +274,12 @@ func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (R
 		return Result{}, fmt.Errorf("encode deprovision request: %w", err)
 	}
 	var res Result
-	// sent: some attempt's request went out (written, or answered), so
-	// silence afterwards does not mean nothing happened.
-	sent := false
+	// indefinite: some attempt went out and got no definite answer.
+	indefinite := false
 	for attempt := 1; ; attempt++ {
 		var a attemptResult
 		a, err = c.attempt(ctx, req, body)
-		res, sent = a.res, sent || a.sent
+		res, indefinite = a.res, indefinite || a.indefinite
 		res.Attempts = attempt
 		if err == nil || !a.retryable || attempt == 2 {
 			break
@@ -287,11 +292,19 @@ func (c *Client) Deprovision(ctx context.Context, req api.DeprovisionRequest) (R
 		}
 		break
 	}
-	if err != nil && res.StatusCode == 0 && sent && !errors.Is(err, ErrUncertain) {
-		err = fmt.Errorf("%w: no answer after the request went out: %w", ErrUncertain, err)
-	}
 	if err != nil && res.Attempts == 2 {
 		err = fmt.Errorf("after retry with the same Idempotency-Key: %w", err)
+	}
+	switch {
+	case err == nil || !indefinite || errors.Is(err, ErrUncertain) || res.StatusCode == http.StatusOK:
+		// A 200 says what the platform did, whatever came before it.
+	case ctx.Err() != nil:
+		// Cancelled (Ctrl-C) after a request went out.
+		err = fmt.Errorf("%w: no answer after the request went out: %w", ErrUncertain, err)
+	default:
+		// %v, not %w: the last answer's class (a 409, a 403) must not be
+		// read as the outcome, since it may be about this very request.
+		err = fmt.Errorf("%w: an attempt went out without a definite answer, so the platform may have acted on it; the last answer: %v", ErrUncertain, err)
 	}
 	return res, err
 }
@@ -300,8 +313,15 @@ type attemptResult struct {
 	res Result
 	// retryable: a 5xx or no answer, and not cancelled.
 	retryable bool
-	// sent: the request was written to the connection.
-	sent bool
+	// indefinite: the request went out and the answer, if any, does not say
+	// what the platform did: none at all, or a gateway's 502, 503 or 504.
+	indefinite bool
+}
+
+// indefiniteStatus says whether a status comes from something in front of
+// the platform that may have passed the request on before giving up.
+func indefiniteStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
 func (c *Client) attempt(ctx context.Context, req api.DeprovisionRequest, body []byte) (attemptResult, error) {
@@ -320,8 +340,8 @@ func (c *Client) attempt(ctx context.Context, req api.DeprovisionRequest, body [
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set(api.HeaderIdempotencyKey, req.RequestID)
 	resp, err := c.http.Do(hreq)
-	a.sent = wrote.Load()
 	if err != nil {
+		a.indefinite = wrote.Load()
 		if ctx.Err() != nil {
 			// The caller cancelled (Ctrl-C): no retry.
 			return a, fmt.Errorf("deprovision: %w", ctx.Err())
@@ -330,8 +350,8 @@ func (c *Client) attempt(ctx context.Context, req api.DeprovisionRequest, body [
 		return a, fmt.Errorf("deprovision request: %s", c.redact(err.Error()))
 	}
 	defer resp.Body.Close()
-	a.sent = true
 	a.res.StatusCode = resp.StatusCode
+	a.indefinite = indefiniteStatus(resp.StatusCode)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		// The status arrived but the body did not: an answer, but not one
@@ -425,4 +445,43 @@ func (c *Client) redact(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, string(c.secret), "[redacted]")
+}
+
+// RegisterPlan registers plan with the platform under the identity of the
+// client's secret and returns the platform's id for it and its author.
+func (c *Client) RegisterPlan(ctx context.Context, plan api.Plan) (api.PlanRegistration, error) {
+	var reg api.PlanRegistration
+	body, err := json.Marshal(plan)
+	if err != nil {
+		return reg, fmt.Errorf("encode plan: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+api.PlansPath, bytes.NewReader(body))
+	if err != nil {
+		return reg, fmt.Errorf("build plan registration: %w", err)
+	}
+	c.setHeaders(hreq)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return reg, fmt.Errorf("plan registration: %s", c.redact(err.Error()))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return reg, fmt.Errorf("read plan registration: %s", c.redact(err.Error()))
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return reg, &StatusError{StatusCode: resp.StatusCode, Message: c.redact(errorText(raw))}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&reg); err != nil {
+		return reg, fmt.Errorf("decode plan registration: %w", err)
+	}
+	if reg.PlanID == "" || reg.Author == "" {
+		return reg, errors.New("the platform registered the plan without a plan_id or an author")
+	}
+	return reg, nil
 }

@@ -1,10 +1,8 @@
 package deprovision_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -73,7 +71,7 @@ func noViolations(t *testing.T, s *deprovisiontest.Server) {
 }
 
 func TestDeprovisionReclaimed(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	c := client(t, s.URL+"/")
 	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000001")
 	res, err := c.Deprovision(context.Background(), req)
@@ -112,7 +110,11 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 		{"403 is unauthorized", false, []deprovisiontest.Response{{Status: 403}}, deprovision.ErrUnauthorized, false, 1},
 		{"200 false is not deprovisioned", false, []deprovisiontest.Response{{Body: api.DeprovisionResponse{AuditID: "a-1", Message: "backend busy"}}}, deprovision.ErrNotDeprovisioned, false, 1},
 		{"5xx then 200 succeeds on the retry", false, []deprovisiontest.Response{{Status: 503}, {}}, nil, true, 2},
-		{"5xx twice fails after one retry", false, []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"500 twice fails after one retry", false, []deprovisiontest.Response{{Status: 500}}, nil, false, 2},
+		{"504 twice is uncertain", false, []deprovisiontest.Response{{Status: 504}}, deprovision.ErrUncertain, false, 2},
+		{"502, then 409 is uncertain", false, []deprovisiontest.Response{{Status: 502}, {Status: 409}}, deprovision.ErrUncertain, false, 2},
+		{"503, then 403 is uncertain", false, []deprovisiontest.Response{{Status: 503}, {Status: 403}}, deprovision.ErrUncertain, false, 2},
+		{"500, then 409 is refused", false, []deprovisiontest.Response{{Status: 500}, {Status: 409}}, deprovision.ErrRefused, false, 2},
 		{"202 is uncertain, not retried", false, []deprovisiontest.Response{{Status: 202}}, deprovision.ErrUncertain, false, 1},
 		{"204 is uncertain", false, []deprovisiontest.Response{{Status: 204}}, deprovision.ErrUncertain, false, 1},
 		{"a 200 that does not decode is uncertain", false, []deprovisiontest.Response{{Body: "done!"}}, deprovision.ErrUncertain, false, 1},
@@ -121,7 +123,7 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 		{"a dry run answered without the echo", true, []deprovisiontest.Response{{Body: api.DeprovisionResponse{Deprovisioned: true, AuditID: "a-3"}}}, deprovision.ErrDryRunIgnored, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := deprovisiontest.New(t, secret)
+			s := deprovisiontest.New(t, secret, "alice")
 			req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000002")
 			if tc.dryRun {
 				req = dryRun(req)
@@ -157,7 +159,7 @@ func TestDeprovisionStatusClasses(t *testing.T) {
 // A dry run to a platform that ignores dry_run: it acted, and said nothing
 // about it.
 func TestDeprovisionDryRunIgnored(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	s.IgnoreDryRun()
 	req := dryRun(request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000005"))
 	_, err := client(t, s.URL).Deprovision(context.Background(), req)
@@ -167,8 +169,9 @@ func TestDeprovisionDryRunIgnored(t *testing.T) {
 	noViolations(t, s)
 }
 
-// No answer after the request went out is uncertain; no request out at
-// all is a plain failure.
+// No answer after the request went out is uncertain, and so is every
+// later answer but a 200: the platform may have worked on the request that
+// timed out. No request out at all is a plain failure.
 func TestDeprovisionWithoutAnswer(t *testing.T) {
 	short := func(c *deprovision.Config) { c.Timeout = 150 * time.Millisecond }
 	for _, tc := range []struct {
@@ -178,15 +181,23 @@ func TestDeprovisionWithoutAnswer(t *testing.T) {
 	}{
 		{"hangs past the timeout twice", []deprovisiontest.Response{{Delay: 2 * time.Second}}, true},
 		{"500, then hangs", []deprovisiontest.Response{{Status: 500}, {Delay: 2 * time.Second}}, true},
-		{"hangs, then 500", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 500}}, false},
+		{"hangs, then 500", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 500}}, true},
+		{"hangs, then 409", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 409}}, true},
+		{"hangs, then 422", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 422}}, true},
+		{"hangs, then 401", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Status: 401}}, true},
+		{"hangs, then 200 not deprovisioned", []deprovisiontest.Response{{Delay: 2 * time.Second}, {Body: api.DeprovisionResponse{AuditID: "a-9", Message: "busy"}}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := deprovisiontest.New(t, secret)
+			s := deprovisiontest.New(t, secret, "alice")
 			req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000006")
 			s.Respond(req.ProviderResourceID, tc.script...)
 			res, err := client(t, s.URL, short).Deprovision(context.Background(), req)
 			if err == nil || errors.Is(err, deprovision.ErrUncertain) != tc.uncertain || res.Attempts != 2 {
 				t.Fatalf("err %v, attempts %d; want uncertain %v", err, res.Attempts, tc.uncertain)
+			}
+			// The later answer's class is not the outcome.
+			if tc.uncertain && (errors.Is(err, deprovision.ErrRefused) || errors.Is(err, deprovision.ErrUnauthorized) || errors.Is(err, deprovision.ErrInvalidRequest)) {
+				t.Fatalf("err %v is both uncertain and a definite answer", err)
 			}
 		})
 	}
@@ -204,7 +215,7 @@ func TestDeprovisionWithoutAnswer(t *testing.T) {
 }
 
 func TestCapabilities(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	c := client(t, s.URL)
 	caps, err := c.Capabilities(context.Background())
 	if err != nil || !caps.DryRun {
@@ -249,7 +260,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestDeprovisionRetriesATimeoutWithTheSameKey(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000003")
 	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Delay: time.Second}, deprovisiontest.Response{})
 	res, err := client(t, s.URL, func(c *deprovision.Config) { c.Timeout = 200 * time.Millisecond }).Deprovision(context.Background(), req)
@@ -271,7 +282,7 @@ func TestDeprovisionRetriesATimeoutWithTheSameKey(t *testing.T) {
 }
 
 func TestDeprovisionCancelledIsNotRetried(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	req := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-000000000004")
 	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Delay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -283,7 +294,7 @@ func TestDeprovisionCancelledIsNotRetried(t *testing.T) {
 }
 
 func TestDeprovisionWrongSecretIsUnauthorized(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	_, err := client(t, s.URL, func(c *deprovision.Config) { c.Secret = "wrong" }).Deprovision(context.Background(), request("instant-customer-x1"))
 	if !errors.Is(err, deprovision.ErrUnauthorized) {
 		t.Fatalf("err %v", err)
@@ -294,7 +305,7 @@ func TestDeprovisionWrongSecretIsUnauthorized(t *testing.T) {
 }
 
 func TestDeprovisionRefusesInvalidRequestsWithoutSending(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	c := client(t, s.URL)
 	for name, mod := range map[string]func(*api.DeprovisionRequest){
 		"empty provider_resource_id": func(r *api.DeprovisionRequest) { r.ProviderResourceID = "" },
@@ -328,7 +339,7 @@ func TestDeprovisionRefusesInvalidRequestsWithoutSending(t *testing.T) {
 }
 
 func TestSecretNeverInErrors(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	req := request("instant-customer-z1")
 	s.Respond(req.ProviderResourceID, deprovisiontest.Response{Status: 500, Body: api.Error{Error: "bad header: Bearer " + secret}})
 	_, err := client(t, s.URL).Deprovision(context.Background(), req)
@@ -409,49 +420,110 @@ func TestSecretFromFile(t *testing.T) {
 	}
 }
 
-// The stand-in enforces the plan fields' rules on its own, as a platform
-// would, and its four-eyes policy refuses a plan's author with 403.
-func TestStandInPlanRules(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
-	post := func(req api.DeprovisionRequest) int {
-		t.Helper()
-		body, err := json.Marshal(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hr, err := http.NewRequest(http.MethodPost, s.URL+api.DeprovisionPath, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hr.Header.Set("Content-Type", "application/json")
-		hr.Header.Set(api.HeaderAuthorization, "Bearer "+secret)
-		hr.Header.Set(api.HeaderIdempotencyKey, req.RequestID)
-		resp, err := http.DefaultClient.Do(hr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+// The stand-in enforces plans as the platform does, whatever the client
+// sends: a plan is registered under its author's own identity; its author
+// cannot approve it; a forged author, a forged expiry, an item added after
+// registration or an expired plan are refused.
+func TestStandInEnforcesPlans(t *testing.T) {
+	ctx := context.Background()
+	s := deprovisiontest.New(t, secret, "alice")
+	const bobSecret = "b0b-Bearer-value-1a2b3c4d"
+	s.AddIdentity(bobSecret, "bob")
+	alice := client(t, s.URL)
+	bob := client(t, s.URL, func(c *deprovision.Config) { c.Secret = bobSecret })
+	ns := func(i int) string { return fmt.Sprintf("instant-customer-0b6f1c3e-2222-4a4a-8a8a-%012d", i) }
+	item := func(n string) api.PlanItem {
+		r := request(n)
+		return api.PlanItem{Namespace: n, NamespaceUID: r.Evidence.NamespaceUID, Token: r.Token, ResourceType: r.ResourceType,
+			EvidenceDigest: r.Evidence.EvidenceDigest, Reason: api.ReasonTerminal, LastStatus: "deleted"}
 	}
-	planned := func(ns, author string, self bool) api.DeprovisionRequest {
-		req := request(ns)
-		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = strings.Repeat("ab", 32), author, self
-		return req
+	now := time.Now().UTC().Truncate(time.Second)
+	plan := api.Plan{Version: api.PlanVersion, Digest: strings.Repeat("ab", 32), CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		Author: "alice", Cluster: api.PlanCluster{UID: "c1"}, OperatorReason: "OPS-1", Items: []api.PlanItem{item(ns(1)), item(ns(2)), item(ns(3))}}
+	status := func(err error) int {
+		var se *deprovision.StatusError
+		if errors.As(err, &se) {
+			return se.StatusCode
+		}
+		return 0
 	}
-	if code := post(planned("instant-customer-p1", "alice", false)); code != http.StatusBadRequest || len(s.Violations()) != 1 {
-		t.Fatalf("author as actor without self_approved: %d, violations %q", code, s.Violations())
+
+	forged := plan
+	forged.Author = "bob"
+	if _, err := alice.RegisterPlan(ctx, forged); status(err) != http.StatusForbidden {
+		t.Fatalf("alice registered a plan as bob: %v", err)
 	}
-	if code := post(planned("instant-customer-p2", "alice", true)); code != http.StatusOK {
-		t.Fatalf("recorded self approval on a platform that allows it: %d", code)
+	reg, err := alice.RegisterPlan(ctx, plan)
+	if err != nil || reg.PlanID == "" || reg.Author != "alice" {
+		t.Fatalf("registration %+v, %v", reg, err)
 	}
 	s.RefuseSelfApproval()
-	if code := post(planned("instant-customer-p3", "alice", true)); code != http.StatusForbidden {
-		t.Fatalf("recorded self approval on a four-eyes platform: %d, want 403", code)
+	if _, err := alice.Deprovision(ctx, planned0(reg, plan, ns(1), "alice")); err == nil {
+		t.Fatal("the client sent the author's own approval without self_approved")
 	}
-	if code := post(planned("instant-customer-p4", "olga", false)); code != http.StatusOK {
-		t.Fatalf("a plan approved by someone else: %d", code)
+	planned := func(n, actor string) api.DeprovisionRequest { return planned0(reg, plan, n, actor) }
+	for name, c := range map[string]struct {
+		by   *deprovision.Client
+		req  func() api.DeprovisionRequest
+		want int
+	}{
+		"alice approves her own plan": {alice, func() api.DeprovisionRequest {
+			r := planned(ns(1), "alice")
+			r.Evidence.SelfApproved = true
+			return r
+		}, http.StatusForbidden},
+		"bob sends as alice": {bob, func() api.DeprovisionRequest {
+			r := planned(ns(1), "alice")
+			r.Evidence.SelfApproved = true
+			return r
+		}, http.StatusForbidden},
+		"forged author": {bob, func() api.DeprovisionRequest {
+			r := planned(ns(1), "bob")
+			r.Evidence.PlanAuthor = "carol"
+			return r
+		}, http.StatusForbidden},
+		"forged expiry": {bob, func() api.DeprovisionRequest {
+			r := planned(ns(1), "bob")
+			later := plan.ExpiresAt.Add(24 * time.Hour)
+			r.Evidence.PlanExpiresAt = &later
+			return r
+		}, http.StatusConflict},
+		"added item": {bob, func() api.DeprovisionRequest { return planned(ns(4), "bob") }, http.StatusConflict},
+		"changed evidence": {bob, func() api.DeprovisionRequest {
+			r := planned(ns(1), "bob")
+			r.Evidence.EvidenceDigest = strings.Repeat("cd", 32)
+			r.RequestID = deprovision.RequestID(r.Evidence.NamespaceUID, r.Evidence.EvidenceDigest, false)
+			return r
+		}, http.StatusConflict},
+		"unknown plan": {bob, func() api.DeprovisionRequest {
+			r := planned(ns(1), "bob")
+			r.Evidence.PlanID = "no-such-plan"
+			return r
+		}, http.StatusConflict},
+	} {
+		res, _ := c.by.Deprovision(ctx, c.req())
+		if res.StatusCode != c.want {
+			t.Errorf("%s: answered %d, want %d", name, res.StatusCode, c.want)
+		}
 	}
-	if v := s.Violations(); len(v) != 1 {
+	if res, err := bob.Deprovision(ctx, planned(ns(2), "bob")); err != nil || !res.Deprovisioned {
+		t.Fatalf("bob approves alice's plan: %+v, %v", res, err)
+	}
+	s.SetNow(func() time.Time { return plan.ExpiresAt })
+	if res, _ := bob.Deprovision(ctx, planned(ns(3), "bob")); res.StatusCode != http.StatusConflict {
+		t.Fatalf("an expired plan: answered %d", res.StatusCode)
+	}
+	if v := s.Violations(); len(v) > 0 {
 		t.Fatalf("violations %q", v)
 	}
+}
+
+// planned0 is a request for namespace n by actor in a run of the
+// registered plan.
+func planned0(reg api.PlanRegistration, plan api.Plan, n, actor string) api.DeprovisionRequest {
+	req := request(n)
+	exp := plan.ExpiresAt
+	req.Actor = actor
+	req.Evidence.PlanID, req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.PlanExpiresAt = reg.PlanID, plan.Digest, plan.Author, &exp
+	return req
 }

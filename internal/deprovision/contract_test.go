@@ -120,7 +120,7 @@ func TestDocumentedStatuses(t *testing.T) {
 // The stand-in refuses what the contract forbids, so the end-to-end tests
 // that count on it prove something.
 func TestStandInEnforcesTheContract(t *testing.T) {
-	s := deprovisiontest.New(t, secret)
+	s := deprovisiontest.New(t, secret, "alice")
 	valid := request("instant-customer-0b6f1c3e-1111-4a4a-8a8a-00000000000a")
 	encode := func(r api.DeprovisionRequest) map[string]any {
 		b, _ := json.Marshal(r)
@@ -201,7 +201,11 @@ func TestStandInEnforcesTheContract(t *testing.T) {
 	later := encode(valid)
 	later["reason"] = "another reason"
 	later["actor"] = "bob"
-	if code := post(later, valid.RequestID, "Bearer "+secret); code != 200 {
+	if code := post(later, valid.RequestID, "Bearer "+secret); code != 403 {
+		t.Errorf("an actor other than the secret's identity answered %d", code)
+	}
+	s.AddIdentity("b0b-Bearer-value-1a2b3c4d", "bob")
+	if code := post(later, valid.RequestID, "Bearer b0b-Bearer-value-1a2b3c4d"); code != 200 {
 		t.Errorf("replay answered %d", code)
 	}
 	got := s.Requests()

@@ -316,7 +316,7 @@ func ghostsDocument(snap *GhostSnapshot) api.Ghosts {
 	ghosts := make([]api.Ghost, len(snap.Ghosts))
 	for i, g := range snap.Ghosts {
 		ghosts[i] = api.Ghost{
-			Token: g.Token, TokenMasked: logsafe.Mask(g.Token), Namespace: g.Namespace,
+			Token: g.Token, TokenMasked: logsafe.Mask(g.Token), Namespace: g.Namespace, Kind: sweep.KindOf(g.ResourceType),
 			ResourceType: g.ResourceType, Status: g.Status, RowCreatedAt: g.RowCreatedAt.UTC(),
 			FirstSeenAt: g.FirstSeenAt.UTC(), ConsecutiveSweeps: g.ConsecutiveSweeps,
 		}

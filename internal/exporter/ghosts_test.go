@@ -115,7 +115,7 @@ func TestGhostSweep(t *testing.T) {
 		t.Fatalf("/ghosts: %d %+v", code, doc)
 	}
 	g := doc.Ghosts[0]
-	if g.Token != "g" || g.Namespace != "instant-customer-g" || g.TokenMasked == g.Token || g.ResourceType != "redis" ||
+	if g.Token != "g" || g.Namespace != "instant-customer-g" || g.TokenMasked == g.Token || g.ResourceType != "redis" || g.Kind != api.KindRedis ||
 		g.Status != "active" || !g.RowCreatedAt.Equal(seamNow.Add(-2*time.Hour)) || !g.FirstSeenAt.Equal(seamNow) || g.ConsecutiveSweeps != 2 {
 		t.Fatalf("ghost: %+v", g)
 	}

@@ -43,6 +43,15 @@ type fakeCluster struct {
 	events []corev1.Event
 	// eventsDenied makes Event writes fail with 403.
 	eventsDenied bool
+	// proxiedRequests counts requests forwarded to the exporter.
+	proxiedRequests int
+}
+
+// proxied counts the requests the fake API server forwarded to the exporter.
+func (c *fakeCluster) proxied() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proxiedRequests
 }
 
 func (c *fakeCluster) setUser(u string) {
@@ -62,7 +71,7 @@ func (c *fakeCluster) recorded() []corev1.Event {
 // insecure-skip-tls-verify instead.
 func newFakeCluster(t *testing.T, insecure bool) *fakeCluster {
 	t.Helper()
-	c := &fakeCluster{user: testActor, systemUID: "11111111-2222-4333-8444-555555555555"}
+	c := &fakeCluster{user: testActor, systemUID: testClusterUID}
 	c.srv = httptest.NewTLSServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	trust := "    certificate-authority-data: " + base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw}))
@@ -127,6 +136,7 @@ func (c *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(ev)
 	case c.exporter != nil && strings.HasPrefix(r.URL.Path, proxyPrefix+"/"):
+		c.proxiedRequests++
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = strings.TrimPrefix(r.URL.Path, proxyPrefix)
 		c.exporter.ServeHTTP(w, r2)

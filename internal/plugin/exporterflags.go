@@ -28,13 +28,12 @@ type ExporterFlags struct {
 	Port      string
 	TLS       bool
 
-	URL                   string
-	CAFile                string
-	CertFile              string
-	KeyFile               string
-	InsecureSkipTLSVerify bool
-	Username              string
-	PasswordFile          string
+	URL          string
+	CAFile       string
+	CertFile     string
+	KeyFile      string
+	Username     string
+	PasswordFile string
 
 	Timeout time.Duration
 }
@@ -54,7 +53,6 @@ func (f *ExporterFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.CAFile, "exporter-ca-file", f.CAFile, "CA certificate(s) to verify the exporter's serving certificate (--exporter-url only).")
 	fs.StringVar(&f.CertFile, "exporter-cert-file", f.CertFile, "Client certificate for the exporter's TLS client authentication (--exporter-url only).")
 	fs.StringVar(&f.KeyFile, "exporter-key-file", f.KeyFile, "Key of --exporter-cert-file.")
-	fs.BoolVar(&f.InsecureSkipTLSVerify, "exporter-insecure-skip-tls-verify", f.InsecureSkipTLSVerify, "Do not verify the exporter's certificate (--exporter-url only; insecure).")
 	fs.StringVar(&f.Username, "exporter-username", f.Username, "Basic-auth user of the exporter's web config (--exporter-url only).")
 	fs.StringVar(&f.PasswordFile, "exporter-password-file", f.PasswordFile, "File holding the basic-auth password (default: $"+EnvExporterPassword+").")
 	fs.DurationVar(&f.Timeout, "exporter-timeout", f.Timeout, "Deadline of each request to the exporter.")
@@ -85,9 +83,6 @@ func (f *ExporterFlags) Validate() error {
 				return fmt.Errorf("%s applies only with --exporter-url; through the service proxy the API server authenticates you", c.flag)
 			}
 		}
-		if f.InsecureSkipTLSVerify {
-			return errors.New("--exporter-insecure-skip-tls-verify applies only with --exporter-url")
-		}
 		if errs := validation.IsDNS1123Label(f.Namespace); len(errs) > 0 {
 			return fmt.Errorf("--exporter-namespace %q: %s", f.Namespace, strings.Join(errs, "; "))
 		}
@@ -112,7 +107,7 @@ func (f *ExporterFlags) Validate() error {
 	if (f.CertFile == "") != (f.KeyFile == "") {
 		return errors.New("--exporter-cert-file and --exporter-key-file go together")
 	}
-	if u.Scheme == "http" && (f.CAFile != "" || f.CertFile != "" || f.InsecureSkipTLSVerify) {
+	if u.Scheme == "http" && (f.CAFile != "" || f.CertFile != "") {
 		return errors.New("TLS flags given for an http:// --exporter-url")
 	}
 	if f.PasswordFile != "" && f.Username == "" {
@@ -138,7 +133,7 @@ func (f *ExporterFlags) Config(getter genericclioptions.RESTClientGetter, userAg
 		return cfg, nil
 	}
 	cfg.URL = f.URL
-	cfg.TLS = transport.TLSFiles{CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile, InsecureSkipVerify: f.InsecureSkipTLSVerify}
+	cfg.TLS = transport.TLSFiles{CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile}
 	if f.Username != "" {
 		pw := os.Getenv(EnvExporterPassword)
 		if f.PasswordFile != "" {

@@ -78,14 +78,14 @@ func (o *GhostsOptions) Run(ctx context.Context) error {
 	if o.Kind != "" {
 		kept := doc.Ghosts[:0]
 		for _, g := range doc.Ghosts {
-			if ghostKind(g) == o.Kind {
+			if g.Kind == o.Kind {
 				kept = append(kept, g)
 			}
 		}
 		doc.Ghosts = kept
 	}
-	if o.Output == "json" || o.Output == "yaml" {
-		return printStructured(o.Out, o.Output, doc)
+	if o.whole() {
+		return o.printWhole(o.Out, doc)
 	}
 	if !doc.Enabled {
 		return nil
@@ -109,14 +109,6 @@ func (o *GhostsOptions) Run(ctx context.Context) error {
 	return o.printTable(o.Out, ghostsTable(doc.Ghosts, o.now()))
 }
 
-// ghostKind is the kind label of a ghost, as the exporter's metrics give it.
-func ghostKind(g api.Ghost) string {
-	if g.ResourceType == "redis" {
-		return api.KindRedis
-	}
-	return api.KindCustomer
-}
-
 var ghostColumns = []metav1.TableColumnDefinition{
 	{Name: "Namespace", Type: "string", Description: "The namespace the token should have, token masked."},
 	{Name: "Token", Type: "string", Description: "Tenant token, masked."},
@@ -137,7 +129,7 @@ func ghostsTable(ghosts []api.Ghost, now time.Time) *metav1.Table {
 			token = m.Text(g.Token)
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
-			m.Namespace(g.Namespace), token, ghostKind(g), orNone(g.ResourceType),
+			m.Namespace(g.Namespace), token, g.Kind, orNone(g.ResourceType),
 			since(now, g.RowCreatedAt), int64(g.ConsecutiveSweeps), orNone(g.Status), since(now, g.FirstSeenAt),
 		}})
 	}

@@ -29,7 +29,11 @@ func ghostsServer(t *testing.T, status int, body any) *httptest.Server {
 func ghostDoc() api.Ghosts {
 	now := time.Now().UTC()
 	g := func(tok, typ string) api.Ghost {
-		return api.Ghost{Token: tok, TokenMasked: tok[:8] + "*** (len=36)", Namespace: "instant-customer-" + tok, ResourceType: typ,
+		kind := api.KindCustomer
+		if typ == "redis" {
+			kind = api.KindRedis
+		}
+		return api.Ghost{Token: tok, TokenMasked: tok[:8] + "*** (len=36)", Namespace: "instant-customer-" + tok, Kind: kind, ResourceType: typ,
 			Status: "active", RowCreatedAt: now.Add(-50 * time.Hour), FirstSeenAt: now.Add(-time.Hour), ConsecutiveSweeps: 3}
 	}
 	return api.Ghosts{GeneratedAt: now, Enabled: true, Sweep: api.GhostSweep{OK: true}, Ghosts: []api.Ghost{g(tokA, "redis"), g(tokB, "postgres")}}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/orphansweep/orphans/internal/api"
@@ -96,12 +99,23 @@ type listing struct {
 	Output    string
 	NoHeaders bool
 	Kind      string
+
+	// templates are kubectl's -o jsonpath=… and -o go-template=… (and
+	// --template, --allow-missing-template-keys); template is the printer
+	// -o asks for, if it is one of them.
+	templates *genericclioptions.KubeTemplatePrintFlags
+	template  printers.ResourcePrinter
 }
+
+// templateFormats name the template formats of -o in errors and help.
+const templateFormats = "jsonpath=…, jsonpath-file=…, go-template=…, go-template-file=…"
 
 // addTo registers the listing flags on cmd, whose rows are what.
 func (l *listing) addTo(cmd *cobra.Command, what string) {
 	f := cmd.Flags()
-	f.StringVarP(&l.Output, "output", "o", l.Output, "Output format: one of "+strings.Join(outputFormats, "|")+".")
+	f.StringVarP(&l.Output, "output", "o", l.Output, "Output format: one of "+strings.Join(outputFormats, "|")+", or "+templateFormats+" over the JSON document.")
+	l.templates = genericclioptions.NewKubeTemplatePrintFlags()
+	l.templates.AddFlags(cmd)
 	f.BoolVar(&l.NoHeaders, "no-headers", l.NoHeaders, "Do not print the table header.")
 	f.StringVar(&l.Kind, "kind", l.Kind, "Only "+what+" of this kind: "+strings.Join(api.Kinds, " or ")+".")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
@@ -110,13 +124,41 @@ func (l *listing) addTo(cmd *cobra.Command, what string) {
 
 // validate checks -o and --kind.
 func (l *listing) validate() error {
+	l.template = nil
 	if l.Output != "" && !slices.Contains(outputFormats, l.Output) {
-		return fmt.Errorf("unsupported output format %q: want one of %s", l.Output, strings.Join(outputFormats, ", "))
+		p, err := l.templates.ToPrinter(l.Output)
+		switch {
+		case genericclioptions.IsNoCompatiblePrinterError(err):
+			return fmt.Errorf("unsupported output format %q: want one of %s, or %s", l.Output, strings.Join(outputFormats, ", "), templateFormats)
+		case err != nil:
+			return fmt.Errorf("-o %s: %w", l.Output, err)
+		}
+		l.template = p
 	}
 	if l.Kind != "" && !slices.Contains(api.Kinds, l.Kind) {
 		return fmt.Errorf("--kind %q: want one of %s", l.Kind, strings.Join(api.Kinds, ", "))
 	}
 	return nil
+}
+
+// whole says whether -o asks for the exporter's whole document (json,
+// yaml or a template over it), tokens in full.
+func (l *listing) whole() bool { return l.Output == "json" || l.Output == "yaml" || l.template != nil }
+
+// printWhole prints the exporter's document doc as -o asks.
+func (l *listing) printWhole(w io.Writer, doc any) error {
+	if l.template == nil {
+		return printStructured(w, l.Output, doc)
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	return l.template.PrintObj(&unstructured.Unstructured{Object: m}, w)
 }
 
 // printTable prints t as kubectl prints tables, wide with -o wide.
@@ -167,8 +209,8 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	total := len(doc.Candidates)
 	doc.Candidates = o.filter(doc.Candidates)
 
-	if o.Output == "json" || o.Output == "yaml" {
-		return printStructured(o.Out, o.Output, doc)
+	if o.whole() {
+		return o.printWhole(o.Out, doc)
 	}
 	if !doc.Enabled {
 		return nil

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +35,7 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 		Namespace: "instant-customer-" + tok, Token: tok, TokenMasked: tok[:8] + "*** (len=36)",
 		NamespaceUID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(tok)).String(), EvidenceDigest: digestOf(tok),
 		Kind: kind, ResourceType: typ, Reason: api.ReasonTerminal, LastStatus: "deleted",
-		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-time.Hour), ConsecutiveSweeps: 4,
+		NamespaceCreatedAt: now.Add(-age), FirstSeenAt: now.Add(-time.Hour), EvidenceSince: now.Add(-age), ConsecutiveSweeps: 4,
 		Reclaimable: reclaimable,
 		Contents: &api.Contents{ReadAt: now.Add(-time.Minute), Pods: 3, PodsRunning: 2, PVCs: 1,
 			StorageRequestedBytes: 10 << 30, LastChangeAt: now.Add(-age)},
@@ -49,9 +52,13 @@ func candidate(tok, kind, typ string, reclaimable bool, age time.Duration) api.C
 // digestOf stands in for an evidence digest: 64 hex digits that depend on s.
 func digestOf(s string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(s))) }
 
+// testClusterUID is the kube-system UID of the fake cluster, which the
+// stub exporter reports as the cluster it watches.
+const testClusterUID = "11111111-2222-4333-8444-555555555555"
+
 func document() api.Candidates {
 	return api.Candidates{
-		GeneratedAt: time.Now().UTC(), Enabled: true, DestructiveEnabled: true,
+		GeneratedAt: time.Now().UTC(), ClusterUID: testClusterUID, Enabled: true, DestructiveEnabled: true,
 		Sweep:  api.Sweep{OK: true, NamespacesInScope: 40},
 		Policy: api.Policy{Prefix: "instant-customer-", GraceSeconds: 3600, Confirmations: 3, ReclaimTypes: []string{"redis"}},
 		Candidates: []api.Candidate{
@@ -292,5 +299,54 @@ func TestHelpReadsKubectlOrphans(t *testing.T) {
 	}
 	if _, _, err := run(t, "completion", "bash"); err == nil {
 		t.Fatal("cobra's completion command is enabled")
+	}
+}
+
+// The exporter's answers carry every tenant token, and a request to it may
+// carry a password: list, ghosts and plan show refuse, before any request,
+// a first hop anybody on the path could read or impersonate.
+func TestReadersRefuseAnInsecureFirstHop(t *testing.T) {
+	const password = "exporter-pw-7c1d"
+	t.Setenv(EnvExporterPassword, password)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(planFile, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exp := newExporterStub(t, document())
+	for _, command := range [][]string{{"list"}, {"ghosts"}, {"plan", "show", planFile}} {
+		insecure := newFakeCluster(t, true)
+		insecure.exporter = exp
+		verified := newFakeCluster(t, false)
+		verified.exporter = exp
+		for name, tc := range map[string]struct {
+			args []string
+			want string
+		}{
+			"plain http":                 {[]string{"--exporter-url", "http://192.0.2.10:9866"}, "plain http"},
+			"basic auth over plain http": {[]string{"--exporter-url", "http://192.0.2.10:9866", "--exporter-username", "op"}, "plain http"},
+			"unverified API server":      {[]string{"--kubeconfig", insecure.kubeconfig}, "insecure-skip-tls-verify"},
+			"--insecure-skip-tls-verify": {[]string{"--kubeconfig", verified.kubeconfig, "--insecure-skip-tls-verify"}, "insecure-skip-tls-verify"},
+		} {
+			out, errOut, err := run(t, append(slices.Clone(command), tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), "refusing to read the exporter") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v, %s: err %v", command, name, err)
+				continue
+			}
+			if out != "" || strings.Contains(errOut+err.Error(), password) {
+				t.Errorf("%v, %s: printed %q %q", command, name, out, errOut)
+			}
+		}
+		if insecure.proxied()+verified.proxied() > 0 || exp.freshChecks(nsOf(1)) > 0 {
+			t.Errorf("%v: a request reached the exporter", command)
+		}
+	}
+	// Over a verified API server, or plain http to loopback, list reads.
+	verified := newFakeCluster(t, false)
+	verified.exporter = exp
+	if out, errOut, err := run(t, "list", "-o", "name", "--kubeconfig", verified.kubeconfig); err != nil || !strings.Contains(out, "namespace/") {
+		t.Fatalf("list through a verified API server: %v\n%s", err, errOut)
+	}
+	if out, errOut, err := run(t, "list", "-o", "name", "--exporter-url", exp.URL); err != nil || !strings.Contains(out, "namespace/") {
+		t.Fatalf("list over loopback: %v\n%s", err, errOut)
 	}
 }

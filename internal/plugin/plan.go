@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/exporterclient"
 	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
@@ -34,23 +35,24 @@ const planExample = `  # Write a plan of everything reclaimable now, for a colle
 type PlanOptions struct {
 	*RootOptions
 
-	All             bool
-	Max             int
-	TTL             time.Duration
-	Reason          string
-	NamespacePrefix string
-	Types           []string
+	All    bool
+	Max    int
+	TTL    time.Duration
+	Reason string
+	RuleFlags
+	DeprovisionFlags
 
-	namespaces []string
-	now        func() time.Time
-	exporter   *exporterclient.Client
-	kube       kubernetes.Interface
-	rules      claimRules
+	namespaces  []string
+	now         func() time.Time
+	exporter    *exporterclient.Client
+	kube        kubernetes.Interface
+	deprovision *deprovision.Client
+	rules       claimRules
 }
 
 // NewCmdPlan returns `kubectl orphans plan` and its `show` subcommand.
 func NewCmdPlan(root *RootOptions) *cobra.Command {
-	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	o := &PlanOptions{RootOptions: root, Max: 10, TTL: 24 * time.Hour, RuleFlags: defaultRuleFlags(), DeprovisionFlags: defaultDeprovisionFlags()}
 	cmd := &cobra.Command{
 		Use:   "plan (NAMESPACE... | --all) [--max N] [--ttl 24h] [--reason TEXT]",
 		Short: "Write a plan of namespaces to reclaim, for someone else to approve",
@@ -62,7 +64,11 @@ plus the token, a namespace UID and an evidence digest). The plan, JSON on stdou
 names each namespace with the evidence digest seen now, your Kubernetes username
 as author, the cluster (the kube-system namespace's UID), and an expiry (--ttl).
 Its digest is the SHA-256 of its RFC 8785 canonical JSON: it detects changes, it
-is not a signature.
+is not a signature. What makes the plan binding is the platform: plan registers
+it (POST /v1/plans) under your personal deprovision secret and records the
+platform's plan_id and author in it; the platform then refuses a run by you, of
+anything not in the plan, or after its expiry. It refuses to plan with a platform
+that does not say "plans": true at GET /v1/capabilities. --ttl is at most 168h.
 
 It writes nothing and fails when a named target is not reclaimable or there are
 more targets than --max. With --all, candidates that fail a check are left out
@@ -78,14 +84,17 @@ with "kubectl orphans reclaim --plan FILE", as someone other than its author.`,
 	f.IntVar(&o.Max, "max", o.Max, "Refuse a plan of more targets than this.")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "How long the plan may be run.")
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): the plan's operator_reason, sent to the platform's audit record.")
-	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types to plan; a verdict of any other type fails the check.")
+	o.RuleFlags.AddFlags(f, "Resource types to plan; a verdict of any other type fails the check.")
+	o.DeprovisionFlags.AddFlags(f)
 	cmd.AddCommand(newCmdPlanShow(root))
 	return cmd
 }
 
 // Complete builds the clients; it contacts nothing.
 func (o *PlanOptions) Complete(args []string) error {
+	if err := o.checkNotImpersonating("plan"); err != nil {
+		return err
+	}
 	o.namespaces = nil
 	for _, a := range args {
 		if !slices.Contains(o.namespaces, a) {
@@ -96,13 +105,27 @@ func (o *PlanOptions) Complete(args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
 	var err error
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
 	if o.exporter, err = o.exporterClient(); err != nil {
 		return err
 	}
 	if o.kube, err = o.clientset(); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	secret, err := o.DeprovisionFlags.resolve()
+	switch {
+	case err != nil:
+		return err
+	case o.DeprovisionURL == "":
+		return fmt.Errorf("refusing to plan: no deprovision endpoint is configured (--deprovision-url or $%s): a plan is registered with the platform, which enforces it", EnvDeprovisionURL)
+	case secret == "":
+		return fmt.Errorf("refusing to plan: no deprovision secret (--deprovision-token-file or $%s): a plan is registered under your own", EnvDeprovisionToken)
+	}
+	if o.deprovision, err = o.DeprovisionFlags.client(secret); err != nil {
+		return fmt.Errorf("refusing to plan: %w", err)
 	}
 	return nil
 }
@@ -121,31 +144,29 @@ func (o *PlanOptions) Validate() error {
 	if len(o.namespaces) > o.Max {
 		return fmt.Errorf("refusing a plan of %d namespaces: --max is %d", len(o.namespaces), o.Max)
 	}
-	if o.TTL <= 0 {
-		return fmt.Errorf("--ttl must be positive, got %s", o.TTL)
-	}
-	if err := o.exporter.CheckFirstHop(); err != nil {
-		return fmt.Errorf("refusing to plan: %w; a plan records the exporter's verdicts, so it needs https with a verified certificate, or a loopback address", err)
+	if o.TTL <= 0 || o.TTL > maxPlanTTL {
+		return fmt.Errorf("--ttl must be positive and at most %s, got %s", maxPlanTTL, o.TTL)
 	}
 	return nil
 }
 
 // Run checks every target afresh and writes the plan.
 func (o *PlanOptions) Run(ctx context.Context) error {
-	doc, err := destructiveCandidates(ctx, o.exporter, "plan")
+	pf, err := runPreflight(ctx, "plan", o.exporter, o.kube)
 	if err != nil {
 		return err
 	}
+	doc := pf.doc
 	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
-	who, err := kube.WhoAmI(ctx, o.kube)
-	if err != nil {
-		return fmt.Errorf("refusing to plan: cannot tell who you are: %w", err)
+	caps, err := o.deprovision.Capabilities(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing to plan: ask the platform what it supports: %w", err)
+	case !caps.Plans:
+		return errors.New(`refusing to plan: the platform does not register plans (GET /v1/capabilities has no "plans": true), so it cannot enforce four eyes; nothing was written`)
 	}
-	if who.Username == anonymous {
-		return fmt.Errorf("refusing to plan: you are %s, nobody who can be held to account", anonymous)
-	}
-	cluster, err := o.currentCluster(ctx, o.kube)
-	if err != nil {
+	cluster := api.PlanCluster{UID: pf.clusterUID}
+	if cluster.Context, cluster.Server, err = o.kubeContext(); err != nil {
 		return fmt.Errorf("refusing to plan: %w", err)
 	}
 
@@ -169,13 +190,12 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fresh check of %s: %s; nothing was written", m.Namespace(ns), m.Text(err.Error()))
 		}
-		j := o.rules.judge(ns, "", v)
-		if j.why != WhyChanged { // "changed" only says nothing was shown: a plan is what shows it
+		if s := o.rules.check(ns, v); s != nil {
 			if o.All {
-				left = append(left, fmt.Sprintf("  %s: %s: %s", m.Namespace(ns), j.why, j.detail))
+				left = append(left, fmt.Sprintf("  %s: %s: %s", m.Namespace(ns), s.why, s.detail))
 				continue
 			}
-			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), j.why, j.detail)
+			return fmt.Errorf("refusing to plan: %s is %s: %s; nothing was written", m.Namespace(ns), s.why, s.detail)
 		}
 		c := v.Candidate
 		holds[ns] = contentsSummary(c.Contents, o.now())
@@ -194,12 +214,20 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 
 	now := o.now().UTC().Truncate(time.Second)
 	p := api.Plan{
-		Version: api.PlanVersion, CreatedAt: now, ExpiresAt: now.Add(o.TTL), Author: who.Username,
+		Version: api.PlanVersion, CreatedAt: now, ExpiresAt: now.Add(o.TTL), Author: pf.actor,
 		Cluster: cluster, OperatorReason: o.Reason, Items: items,
 	}
 	if p.Digest, err = planDigest(p); err != nil {
 		return err
 	}
+	reg, err := o.deprovision.RegisterPlan(ctx, p)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing to plan: register the plan with the platform: %s; nothing was written", m.Text(err.Error()))
+	case reg.Author != pf.actor:
+		return fmt.Errorf("refusing to plan: the platform registered the plan as %s's, but the API server knows you as %s; nothing was written", reg.Author, pf.actor)
+	}
+	p.PlanID = reg.PlanID
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode plan: %w", err)
@@ -209,8 +237,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	}
 
 	w := o.ErrOut
-	fmt.Fprintf(w, "Plan %s: %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
-		p.Digest, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "Plan %s (platform id %s): %d namespace(s), by %s, for context %q (kube-system UID %s), expires %s.\n",
+		p.Digest, p.PlanID, len(items), p.Author, cluster.Context, cluster.UID, p.ExpiresAt.Format(time.RFC3339))
 	for _, it := range items {
 		fmt.Fprintf(w, "  %s  token %s  %s  %s/%s  evidence %s  holds %s\n", m.Namespace(it.Namespace), logsafe.Mask(it.Token),
 			it.ResourceType, it.Reason, orNone(it.LastStatus), shortDigest(it.EvidenceDigest), holds[it.Namespace])
@@ -218,6 +246,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if len(left) > 0 {
 		fmt.Fprintf(w, "Left out (%d):\n%s\n", len(left), strings.Join(left, "\n"))
 	}
+	fmt.Fprintf(w, "Own floors: %s\n", o.rules.floorsText())
+	showWeakened(w, doc.Policy.Weakened)
 	fmt.Fprintln(w, `Review with "kubectl orphans plan show FILE"; someone else runs it with "kubectl orphans reclaim --plan FILE".`)
 	return nil
 }
@@ -242,16 +272,17 @@ const (
 // PlanShowOptions are the options of `kubectl orphans plan show`.
 type PlanShowOptions struct {
 	*RootOptions
-	NamespacePrefix string
-	Types           []string
+	RuleFlags
 
-	file  string
-	now   func() time.Time
-	rules claimRules
+	file     string
+	now      func() time.Time
+	rules    claimRules
+	exporter *exporterclient.Client
+	kube     kubernetes.Interface
 }
 
 func newCmdPlanShow(root *RootOptions) *cobra.Command {
-	o := &PlanShowOptions{RootOptions: root, NamespacePrefix: defaultPrefix, Types: []string{"redis"}}
+	o := &PlanShowOptions{RootOptions: root, RuleFlags: defaultRuleFlags()}
 	cmd := &cobra.Command{
 		Use:   "show FILE",
 		Short: "Review a plan against the exporter's fresh verdicts",
@@ -263,18 +294,29 @@ evidence digest still matches the plan's: unchanged, changed, not a candidate
 now, or not reclaimable now. Exits non-zero when "kubectl orphans reclaim --plan"
 would refuse the plan as a whole.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.file = args[0]
-			if o.now == nil {
-				o.now = time.Now
-			}
-			o.rules = newClaimRules(o.NamespacePrefix, o.Types)
-			return o.Run(cmd.Context())
-		},
+		RunE: completeValidateRun(o.Complete, func() error { return nil }, o.Run),
 	}
-	cmd.Flags().StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	cmd.Flags().StringSliceVar(&o.Types, "types", o.Types, "Resource types the plugin reclaims.")
+	o.RuleFlags.AddFlags(cmd.Flags(), "Resource types the plugin reclaims.")
 	return cmd
+}
+
+// Complete builds the clients; it contacts nothing.
+func (o *PlanShowOptions) Complete(_ *cobra.Command, args []string) error {
+	o.file = args[0]
+	if o.now == nil {
+		o.now = time.Now
+	}
+	var err error
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
+	if o.exporter, err = o.exporterClient(); err != nil {
+		return err
+	}
+	if o.kube, err = o.clientset(); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	return nil
 }
 
 // Run shows the plan and its items' fresh state.
@@ -287,14 +329,7 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.file, err)
 	}
-	exp, err := o.exporterClient()
-	if err != nil {
-		return err
-	}
-	cs, err := o.clientset()
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
-	}
+	exp, cs := o.exporter, o.kube
 	cur, err := o.currentCluster(ctx, cs)
 	if err != nil {
 		return err
@@ -323,8 +358,12 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 	if lp.Author == who.Username {
 		author += " (you: someone else must approve it)"
 	}
-	fmt.Fprintf(w, "Plan:      %s\nDigest:    %s\nCreated:   %s\nExpires:   %s\nAuthor:    %s\nCluster:   context %q, server %s, kube-system UID %s: %s\nReason:    %s\n\n",
-		orNone(lp.Digest), digest, lp.CreatedAt.UTC().Format(time.RFC3339), expiry, author,
+	registered := "registered with the platform as " + lp.PlanID
+	if lp.PlanID == "" {
+		registered = "NOT REGISTERED with the platform (no plan_id): reclaim --plan refuses it"
+	}
+	fmt.Fprintf(w, "Plan:      %s\nDigest:    %s\nPlatform:  %s\nCreated:   %s\nExpires:   %s\nAuthor:    %s\nCluster:   context %q, server %s, kube-system UID %s: %s\nReason:    %s\n\n",
+		orNone(lp.Digest), digest, registered, lp.CreatedAt.UTC().Format(time.RFC3339), expiry, author,
 		lp.Cluster.Context, lp.Cluster.Server, lp.Cluster.UID, cluster, orNone(lp.OperatorReason))
 
 	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
@@ -346,18 +385,9 @@ func (o *PlanShowOptions) Run(ctx context.Context) error {
 	if err := printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w); err != nil {
 		return err
 	}
-	// The author is the one problem show does not hold against the plan:
-	// the reviewer may well be the author.
-	if probs := planProblems(lp, now, cur.UID, "", true); len(probs) > 0 {
-		var keep []string
-		for _, p := range probs {
-			if !strings.HasPrefix(p, "you are ") {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) > 0 {
-			return fmt.Errorf("reclaim --plan would refuse this plan: %s", strings.Join(keep, "; "))
-		}
+	// Who runs it is not the plan's problem: the reviewer may well be its author.
+	if probs := planProblems(lp, now, cur.UID); len(probs) > 0 {
+		return fmt.Errorf("reclaim --plan would refuse this plan: %s", strings.Join(probs, "; "))
 	}
 	return nil
 }

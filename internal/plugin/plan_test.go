@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
 )
 
 func TestPlanDigestIsCanonical(t *testing.T) {
@@ -48,37 +49,67 @@ func TestPlanDigestIsCanonical(t *testing.T) {
 		edit(m)
 		raw, _ := json.Marshal(m)
 		lp, err := parsePlan(raw)
-		if err != nil || lp.digestErr == nil {
-			t.Errorf("an edited plan passed: %s (%v)", raw, err)
+		if err == nil && lp.digestErr == nil {
+			t.Errorf("an edited plan passed: %s", raw)
+		}
+	}
+	// Strict decoding: what encoding/json would let through is refused.
+	compactText := string(compact)
+	for name, raw := range map[string]string{
+		"unknown key":      strings.Replace(compactText, `"version":1`, `"version":1,"note":"x"`, 1),
+		"duplicate key":    strings.Replace(compactText, `"version":1`, `"version":1,"author":"bob"`, 1),
+		"case variant":     strings.Replace(compactText, `"author":"alice"`, `"Author":"alice"`, 1),
+		"nested duplicate": strings.Replace(compactText, `"uid":"u"`, `"uid":"u","uid":"v"`, 1),
+		"two documents":    compactText + compactText,
+	} {
+		if raw == compactText {
+			t.Fatalf("%s: the edit did not apply", name)
+		}
+		if _, err := parsePlan([]byte(raw)); err == nil || !strings.Contains(err.Error(), "not a plan") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
 
 func TestPlanProblems(t *testing.T) {
 	now := time.Now()
-	good := loadedPlan{Plan: api.Plan{Version: 1, ExpiresAt: now.Add(time.Hour), Author: "alice", Cluster: api.PlanCluster{UID: "c1"},
+	good := loadedPlan{Plan: api.Plan{Version: 1, PlanID: "p1", CreatedAt: now, ExpiresAt: now.Add(time.Hour), Author: "alice", Cluster: api.PlanCluster{UID: "c1"},
 		Items: []api.PlanItem{{Namespace: nsOf(1)}, {Namespace: nsOf(2)}}}}
-	if p := planProblems(good, now, "c1", "bob", false); len(p) > 0 {
+	if p := planProblems(good, now, "c1"); len(p) > 0 {
 		t.Fatalf("a good plan: %v", p)
 	}
 	cases := map[string]func() ([]string, string){
-		"expired": func() ([]string, string) {
-			return planProblems(good, now.Add(2*time.Hour), "c1", "bob", false), "expired"
+		"expired":       func() ([]string, string) { return planProblems(good, now.Add(2*time.Hour), "c1"), "expired" },
+		"other cluster": func() ([]string, string) { return planProblems(good, now, "c2"), "another cluster" },
+		"from the future": func() ([]string, string) {
+			p := good
+			p.CreatedAt, p.ExpiresAt = now.Add(6*time.Minute), now.Add(2*time.Hour)
+			return planProblems(p, now, "c1"), "more than 5m0s from now"
 		},
-		"other cluster": func() ([]string, string) { return planProblems(good, now, "c2", "bob", false), "another cluster" },
-		"own plan": func() ([]string, string) {
-			return planProblems(good, now, "c1", "alice", false), "someone else must approve"
+		"too long": func() ([]string, string) {
+			p := good
+			p.ExpiresAt = now.Add(169 * time.Hour)
+			return planProblems(p, now, "c1"), "longer than 168h"
 		},
-		"anonymous": func() ([]string, string) { return planProblems(good, now, "c1", anonymous, true), "held to account" },
+		"unregistered": func() ([]string, string) {
+			p := good
+			p.PlanID = ""
+			return planProblems(p, now, "c1"), "never registered"
+		},
 		"anonymous author": func() ([]string, string) {
 			p := good
 			p.Author = anonymous
-			return planProblems(p, now, "c1", "bob", false), "held to account"
+			return planProblems(p, now, "c1"), "held to account"
 		},
 		"unsorted": func() ([]string, string) {
 			p := good
 			p.Items = []api.PlanItem{{Namespace: nsOf(2)}, {Namespace: nsOf(1)}}
-			return planProblems(p, now, "c1", "bob", false), "not sorted"
+			return planProblems(p, now, "c1"), "not sorted"
+		},
+		"twice": func() ([]string, string) {
+			p := good
+			p.Items = []api.PlanItem{{Namespace: nsOf(1)}, {Namespace: nsOf(1)}}
+			return planProblems(p, now, "c1"), "twice"
 		},
 	}
 	for name, c := range cases {
@@ -87,15 +118,21 @@ func TestPlanProblems(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, got, want)
 		}
 	}
-	if p := planProblems(good, now, "c1", "alice", true); len(p) > 0 {
-		t.Errorf("self-approval allowed: %v", p)
+	if p := approvalProblem("alice", "alice", false); !strings.Contains(p, "someone else must approve") {
+		t.Errorf("own plan: %q", p)
+	}
+	if p := approvalProblem("alice", "alice", true); p != "" {
+		t.Errorf("self-approval allowed: %q", p)
+	}
+	if p := approvalProblem("alice", "bob", false); p != "" {
+		t.Errorf("bob approves alice's plan: %q", p)
 	}
 }
 
 // writePlan runs `plan` with args and stores the plan in a file.
 func (b *reclaimBed) writePlan(args ...string) (string, api.Plan) {
 	b.t.Helper()
-	out, errOut, err := run(b.t, append([]string{"plan", "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig}, args...)...)
+	out, errOut, err := run(b.t, append(b.planArgs(), args...)...)
 	if err != nil {
 		b.t.Fatalf("plan: %v\n%s", err, errOut)
 	}
@@ -181,7 +218,7 @@ func TestReclaimPlanFourEyes(t *testing.T) {
 		t.Fatalf("the author ran their own plan: %v\n%s", err, errOut)
 	}
 
-	b.cluster.setUser("bob@example.com")
+	b.become("bob@example.com")
 	rep, errOut, err := b.reclaim("--plan", file)
 	if err != nil {
 		t.Fatal(err, errOut)
@@ -189,7 +226,8 @@ func TestReclaimPlanFourEyes(t *testing.T) {
 	wantResults(t, rep, errOut, "reclaimed", "reclaimed")
 	for _, r := range b.dp.Requests() {
 		ev := r.Body.Evidence
-		if ev.PlanDigest != p.Digest || ev.PlanAuthor != testActor || ev.SelfApproved || r.Body.Actor != "bob@example.com" || r.Body.Reason != "OPS-1" { // --reason overrides the plan's
+		if ev.PlanDigest != p.Digest || ev.PlanAuthor != testActor || ev.SelfApproved || r.Body.Actor != "bob@example.com" || r.Body.Reason != "OPS-1" || // --reason overrides the plan's
+			ev.PlanID == "" || ev.PlanID != p.PlanID || ev.PlanExpiresAt == nil || !ev.PlanExpiresAt.Equal(p.ExpiresAt) {
 			t.Fatalf("request %+v", r.Body)
 		}
 	}
@@ -245,28 +283,31 @@ func TestReclaimPlanSelfApprovalRefusedByPlatform(t *testing.T) {
 }
 
 func TestReclaimPlanRefusals(t *testing.T) {
-	cases := map[string]func(b *reclaimBed, file string){
-		"tampered item": func(b *reclaimBed, file string) {
+	cases := map[string]struct {
+		breakIt func(b *reclaimBed, file string)
+		want    string
+	}{
+		"tampered item": {func(b *reclaimBed, file string) {
 			rewrite(t, file, func(p *api.Plan) { p.Items[0].EvidenceDigest = digestOf("other") }, false)
-		},
-		"expired": func(b *reclaimBed, file string) {
+		}, "nothing was sent"},
+		"expired": {func(b *reclaimBed, file string) {
 			rewrite(t, file, func(p *api.Plan) { p.ExpiresAt = time.Now().Add(-time.Minute) }, true)
-		},
-		"other cluster": func(b *reclaimBed, file string) { b.cluster.systemUID = "99999999-2222-4333-8444-555555555555" },
-		"anonymous":     func(b *reclaimBed, file string) { b.cluster.setUser(anonymous) },
+		}, "expired"},
+		"other cluster": {func(b *reclaimBed, file string) { b.cluster.systemUID = "99999999-2222-4333-8444-555555555555" }, "watches another cluster"},
+		"anonymous":     {func(b *reclaimBed, file string) { b.cluster.setUser(anonymous) }, "held to account"},
 	}
-	for name, breakIt := range cases {
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			b := newReclaimBed(t, redis(1), redis(2))
 			file, _ := b.writePlan("--all", "--reason", "OPS-7")
-			b.cluster.setUser("bob@example.com")
-			breakIt(b, file)
+			b.become("bob@example.com")
+			c.breakIt(b, file)
 			_, errOut, err := b.reclaim("--plan", file)
 			if err == nil || len(b.dp.Requests()) > 0 || len(b.cluster.recorded()) > 0 {
 				t.Fatalf("ran: %v, %d requests\n%s", err, len(b.dp.Requests()), errOut)
 			}
-			if !strings.Contains(err.Error(), "nothing was sent") {
-				t.Fatalf("error %v", err)
+			if !strings.Contains(err.Error(), "refusing to reclaim") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}
@@ -285,14 +326,14 @@ func TestReclaimPlanSkipsChangedItems(t *testing.T) {
 	b.exp.claim(nsOf(2), changed)
 	// Something reclaimable now but not in the plan is never touched.
 	b.exp.list(redis(1), changed, redis(3), redis(4))
-	b.cluster.setUser("bob@example.com")
+	b.become("bob@example.com")
 	b.cluster.eventsDenied = true
 
 	showOut, _, err := run(t, "plan", "show", file, "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"valid", "matches the current context", ItemUnchanged, ItemChanged, "PODS", "LAST-CHANGE", " 2/3 "} {
+	for _, want := range []string{"valid", "matches the current context", "registered with the platform as ", ItemUnchanged, ItemChanged, "PODS", "LAST-CHANGE", " 2/3 "} {
 		if !strings.Contains(showOut, want) {
 			t.Fatalf("plan show lacks %q:\n%s", want, showOut)
 		}
@@ -322,5 +363,90 @@ func TestPlanShowFlagsABrokenPlan(t *testing.T) {
 	out, _, err := run(t, "plan", "show", file, "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
 	if err == nil || !strings.Contains(out, "INVALID") {
 		t.Fatalf("a tampered plan showed as fine: %v\n%s", err, out)
+	}
+	// A plan never registered with the platform, digest and all.
+	file, _ = b.writePlan("--all")
+	rewrite(t, file, func(p *api.Plan) { p.PlanID = "" }, true)
+	out, _, err = run(t, "plan", "show", file, "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig)
+	if err == nil || !strings.Contains(err.Error(), "never registered") || !strings.Contains(out, "NOT REGISTERED") {
+		t.Fatalf("an unregistered plan showed as fine: %v\n%s", err, out)
+	}
+}
+
+// planArgs are the arguments of a plan by the bed's current user.
+func (b *reclaimBed) planArgs() []string {
+	return []string{"plan", "--exporter-url", b.exp.URL, "--kubeconfig", b.cluster.kubeconfig,
+		"--deprovision-url", b.dp.URL, "--deprovision-token-file", b.tokenFile}
+}
+
+// become makes user the caller: the API server's and, with a secret of
+// their own, the platform's.
+func (b *reclaimBed) become(user string) {
+	b.t.Helper()
+	secret := "personal-secret-of-" + strings.NewReplacer("@", "-", ".", "-").Replace(user)
+	b.dp.AddIdentity(secret, user)
+	b.tokenFile = filepath.Join(b.t.TempDir(), "token")
+	if err := os.WriteFile(b.tokenFile, []byte(secret), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	b.cluster.setUser(user)
+}
+
+// A plan is registered with the platform, which must say it enforces
+// plans; the file records the platform's id and author.
+func TestPlanIsRegisteredWithThePlatform(t *testing.T) {
+	b := newReclaimBed(t, redis(1))
+	b.dp.SetCapabilities(deprovisiontest.Response{Body: api.Capabilities{DryRun: true}})
+	out, _, err := run(t, append(b.planArgs(), "--all")...)
+	if err == nil || out != "" || !strings.Contains(err.Error(), "cannot enforce four eyes") {
+		t.Fatalf("planned against a platform without plans: %v\n%s", err, out)
+	}
+	b.dp.SetCapabilities(deprovisiontest.Response{Body: api.Capabilities{DryRun: true, Plans: true}})
+	_, p := b.writePlan("--all")
+	if p.PlanID == "" || p.Author != testActor {
+		t.Fatalf("plan id %q, author %q", p.PlanID, p.Author)
+	}
+	for _, ttl := range []string{"169h", "0s"} {
+		if _, _, err := run(t, append(b.planArgs(), "--all", "--ttl", ttl)...); err == nil || !strings.Contains(err.Error(), "--ttl") {
+			t.Errorf("--ttl %s: %v", ttl, err)
+		}
+	}
+	// The platform knows the secret as someone else than the API server
+	// knows the caller: nothing is written.
+	b.dp.AddIdentity("secret-of-somebody-else-0123", "carol@example.com")
+	if err := os.WriteFile(b.tokenFile, []byte("secret-of-somebody-else-0123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = run(t, append(b.planArgs(), "--all")...)
+	if err == nil || out != "" {
+		t.Fatalf("planned under another identity: %v\n%s", err, out)
+	}
+}
+
+// The platform refuses what the plugin's checks would catch too: the
+// author approving, an item added to the file, a forged expiry.
+func TestPlatformEnforcesThePlan(t *testing.T) {
+	b := newReclaimBed(t, redis(1), redis(2), redis(3))
+	file, _ := b.writePlan(nsOf(1), nsOf(2))
+	b.dp.RefuseSelfApproval()
+	rep, errOut, err := b.reclaim("--plan", file, "--allow-self-approval")
+	if err == nil || len(rep.Outcomes) == 0 || !strings.Contains(rep.Outcomes[0].Detail, "four eyes") {
+		t.Fatalf("alice approved her own plan: %v\n%s", err, errOut)
+	}
+	b.become("bob@example.com")
+	// bob adds an item and re-digests: the plugin cannot tell, the
+	// platform, which registered the plan, can.
+	rewrite(t, file, func(p *api.Plan) {
+		p.Items = append(p.Items, api.PlanItem{Namespace: nsOf(3), NamespaceUID: redis(3).NamespaceUID, Token: tok(3), ResourceType: "redis",
+			EvidenceDigest: redis(3).EvidenceDigest, Reason: api.ReasonTerminal, LastStatus: "deleted"})
+	}, true)
+	rep, errOut, err = b.reclaim("--plan", file)
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	conflict := OutcomeSkipped + "/" + WhyConflict
+	wantResults(t, rep, errOut, conflict, conflict, conflict)
+	if !strings.Contains(rep.Outcomes[2].Detail, "not the registered plan's") {
+		t.Fatalf("added item: %q", rep.Outcomes[2].Detail)
 	}
 }

@@ -12,20 +12,16 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/jcs"
 )
 
-// anonymous is the username of unauthenticated requests: nobody can be
-// held to account for it, so it can neither author nor approve a plan.
-const anonymous = "system:anonymous"
-
-// planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its digest.
+// planDigest returns the hex SHA-256 of the RFC 8785 JSON of p without its
+// digest and its plan_id (the platform's name for what was digested).
 func planDigest(p api.Plan) (string, error) {
-	p.Digest = ""
+	p.Digest, p.PlanID = "", ""
 	b, err := jcs.Marshal(p)
 	if err != nil {
 		return "", fmt.Errorf("plan digest: %w", err)
@@ -44,6 +40,7 @@ func rawPlanDigest(raw []byte) (string, error) {
 		return "", err
 	}
 	delete(doc, "digest")
+	delete(doc, "plan_id")
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return "", err
@@ -68,8 +65,16 @@ type loadedPlan struct {
 // in digestErr so that `plan show` can still show what the file says.
 func parsePlan(raw []byte) (loadedPlan, error) {
 	var lp loadedPlan
-	if err := json.Unmarshal(raw, &lp.Plan); err != nil {
+	if err := strictKeys(raw); err != nil {
 		return lp, fmt.Errorf("not a plan: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&lp.Plan); err != nil {
+		return lp, fmt.Errorf("not a plan: %w", err)
+	}
+	if d.More() {
+		return lp, errors.New("not a plan: more than one JSON value")
 	}
 	if lp.Version != api.PlanVersion {
 		return lp, fmt.Errorf("plan version %d, this plugin reads version %d", lp.Version, api.PlanVersion)
@@ -86,9 +91,10 @@ func parsePlan(raw []byte) (loadedPlan, error) {
 	return lp, nil
 }
 
-// planProblems returns why a run of p by caller, now, against the
-// cluster whose kube-system namespace has UID clusterUID must not start.
-func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allowSelf bool) []string {
+// planProblems returns why a run of the plan, now, against the cluster
+// whose kube-system namespace has UID clusterUID must not start, whoever
+// runs it.
+func planProblems(lp loadedPlan, now time.Time, clusterUID string) []string {
 	var out []string
 	if lp.digestErr != nil {
 		out = append(out, lp.digestErr.Error())
@@ -96,16 +102,20 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allow
 	if lp.ExpiresAt.IsZero() || !now.Before(lp.ExpiresAt) {
 		out = append(out, fmt.Sprintf("the plan expired at %s", lp.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
+	if lp.CreatedAt.After(now.Add(maxClockSkew)) {
+		out = append(out, fmt.Sprintf("the plan was created at %s, more than %s from now", lp.CreatedAt.UTC().Format(time.RFC3339), maxClockSkew))
+	}
+	if lp.ExpiresAt.Sub(lp.CreatedAt) > maxPlanTTL {
+		out = append(out, fmt.Sprintf("the plan is valid for %s, longer than %s", lp.ExpiresAt.Sub(lp.CreatedAt), maxPlanTTL))
+	}
+	if lp.PlanID == "" {
+		out = append(out, "the plan was never registered with the platform (no plan_id)")
+	}
 	if lp.Cluster.UID == "" || lp.Cluster.UID != clusterUID {
 		out = append(out, fmt.Sprintf("the plan is for another cluster (kube-system UID %q, this context's is %q)", lp.Cluster.UID, clusterUID))
 	}
-	switch {
-	case lp.Author == "" || lp.Author == anonymous:
+	if lp.Author == "" || lp.Author == anonymous {
 		out = append(out, fmt.Sprintf("the plan's author %q is nobody who can be held to account", lp.Author))
-	case caller == "" || caller == anonymous:
-		out = append(out, fmt.Sprintf("you are %q: nobody who can be held to account", caller))
-	case caller == lp.Author && !allowSelf:
-		out = append(out, fmt.Sprintf("you (%s) wrote this plan: someone else must approve it (or pass --allow-self-approval, which is recorded)", caller))
 	}
 	if len(lp.Items) == 0 {
 		out = append(out, "the plan has no items")
@@ -122,36 +132,48 @@ func planProblems(lp loadedPlan, now time.Time, clusterUID, caller string, allow
 	return out
 }
 
-// clusterUID returns the UID of the kube-system namespace, which names the
-// cluster better than a server URL that load balancers and aliases change.
-func clusterUID(ctx context.Context, cs kubernetes.Interface) (string, error) {
-	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+// maxPlanTTL is the longest a plan may be run after it was written, and
+// maxClockSkew how far ahead of this clock its created_at may be.
+const (
+	maxPlanTTL   = 168 * time.Hour
+	maxClockSkew = 5 * time.Minute
+)
+
+// approvalProblem returns why caller must not run a plan by author, or "".
+// The caller is already known to be accountable (runPreflight).
+func approvalProblem(author, caller string, allowSelf bool) string {
+	if caller == author && !allowSelf {
+		return fmt.Sprintf("you (%s) wrote this plan: someone else must approve it (or pass --allow-self-approval, which is recorded)", caller)
+	}
+	return ""
+}
+
+// kubeContext returns the name of the current kube context (the one
+// --context selects, else the kubeconfig's) and its API server.
+func (o *RootOptions) kubeContext() (name, server string, err error) {
+	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
-		return "", fmt.Errorf("read the cluster's identity (namespace kube-system): %w", err)
+		return "", "", fmt.Errorf("kubeconfig: %w", err)
 	}
-	if ns.UID == "" {
-		return "", errors.New("read the cluster's identity: namespace kube-system has no UID")
+	name = raw.CurrentContext
+	if p := o.ConfigFlags.Context; p != nil && *p != "" {
+		name = *p
 	}
-	return string(ns.UID), nil
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return "", "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	return name, cfg.Host, nil
 }
 
 // currentCluster returns the context, server and kube-system UID of the
 // current kube context.
 func (o *RootOptions) currentCluster(ctx context.Context, cs kubernetes.Interface) (api.PlanCluster, error) {
 	var c api.PlanCluster
-	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
+	var err error
+	if c.Context, c.Server, err = o.kubeContext(); err != nil {
+		return c, err
 	}
-	c.Context = raw.CurrentContext
-	if p := o.ConfigFlags.Context; p != nil && *p != "" {
-		c.Context = *p
-	}
-	cfg, err := o.ConfigFlags.ToRESTConfig()
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
-	}
-	c.Server = cfg.Host
 	if c.UID, err = clusterUID(ctx, cs); err != nil {
 		return c, err
 	}
@@ -166,4 +188,52 @@ func PlanDigestOf(plan map[string]any) (string, error) {
 		return "", err
 	}
 	return rawPlanDigest(raw)
+}
+
+// strictKeys refuses what encoding/json lets through: a key given twice
+// (the last would win, unseen by a reviewer) and a key in another case
+// (json matches "Author" to "author"). Every key of a plan is lower case.
+func strictKeys(raw []byte) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return strictValue(d, "$")
+}
+
+func strictValue(d *json.Decoder, at string) error {
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for d.More() {
+			kt, err := d.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := kt.(string)
+			switch {
+			case k != strings.ToLower(k):
+				return fmt.Errorf("key %q at %s is not lower case", k, at)
+			case seen[k]:
+				return fmt.Errorf("key %q at %s is given twice", k, at)
+			}
+			seen[k] = true
+			if err := strictValue(d, at+"."+k); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	case json.Delim('['):
+		for i := 0; d.More(); i++ {
+			if err := strictValue(d, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -19,7 +20,6 @@ import (
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/exporterclient"
-	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/logsafe"
 )
 
@@ -69,20 +69,16 @@ const reclaimExample = `  # Rehearse: fresh-check two namespaces and show the re
 type ReclaimOptions struct {
 	*RootOptions
 
-	All                  bool
-	Yes                  bool
-	Max                  int
-	Reason               string
-	DryRun               string
-	Output               string
-	NamespacePrefix      string
-	Types                []string
-	DeprovisionURL       string
-	DeprovisionTokenFile string
-	DeprovisionCAFile    string
-	DeprovisionTimeout   time.Duration
-	PlanFile             string
-	AllowSelfApproval    bool
+	All    bool
+	Yes    bool
+	Max    int
+	Reason string
+	DryRun string
+	Output string
+	RuleFlags
+	DeprovisionFlags
+	PlanFile          string
+	AllowSelfApproval bool
 
 	namespaces []string
 	// plan is the plan of a --plan run.
@@ -149,6 +145,18 @@ type target struct {
 	planned *api.PlanItem
 }
 
+// names returns the namespace UID and token the target is known by before
+// its fresh check, for its Event.
+func (t target) names() (uid, token string) {
+	switch {
+	case t.planned != nil:
+		return t.planned.NamespaceUID, t.planned.Token
+	case t.listed != nil:
+		return t.listed.NamespaceUID, t.listed.Token
+	}
+	return "", ""
+}
+
 // shownDigest is the evidence digest the operator was shown for the
 // target, "" when it was not listed.
 func (t target) shownDigest() string {
@@ -164,8 +172,8 @@ func (t target) shownDigest() string {
 // NewCmdReclaim returns `kubectl orphans reclaim`.
 func NewCmdReclaim(root *RootOptions) *cobra.Command {
 	o := &ReclaimOptions{
-		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionTimeout: 30 * time.Second,
-		NamespacePrefix: defaultPrefix, Types: []string{"redis"},
+		RootOptions: root, Max: 10, DryRun: DryRunNone, DeprovisionFlags: defaultDeprovisionFlags(),
+		RuleFlags: defaultRuleFlags(),
 	}
 	cmd := &cobra.Command{
 		Use:   "reclaim (NAMESPACE... | --all) --reason TEXT | --plan FILE [flags]",
@@ -219,12 +227,8 @@ was not attempted.`,
 	f.StringVar(&o.Reason, "reason", o.Reason, "Why (ticket, incident): written to the platform's audit record. Required.")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": check afresh and print the requests, send nothing; "server": send them with dry_run=true; "none": reclaim.`)
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format of the outcomes: json or yaml (default: a table).")
-	f.StringVar(&o.NamespacePrefix, "namespace-prefix", o.NamespacePrefix, "Tenant namespace prefix: a target's namespace must be this plus its token.")
-	f.StringSliceVar(&o.Types, "types", o.Types, "Resource types this command reclaims; a verdict of any other type is skipped.")
-	f.StringVar(&o.DeprovisionURL, "deprovision-url", o.DeprovisionURL, "Base URL of the platform's deprovision API (default: $"+EnvDeprovisionURL+").")
-	f.StringVar(&o.DeprovisionTokenFile, "deprovision-token-file", o.DeprovisionTokenFile, "File holding the deprovision API's bearer secret (default: $"+EnvDeprovisionToken+").")
-	f.StringVar(&o.DeprovisionCAFile, "deprovision-ca-file", o.DeprovisionCAFile, "CA certificate(s) to verify the deprovision API's certificate.")
-	f.DurationVar(&o.DeprovisionTimeout, "deprovision-timeout", o.DeprovisionTimeout, "Deadline of each deprovision attempt.")
+	o.RuleFlags.AddFlags(f, "Resource types this command reclaims; a verdict of any other type is skipped.")
+	o.DeprovisionFlags.AddFlags(f)
 	f.StringVar(&o.PlanFile, "plan", o.PlanFile, `Run this plan (from "kubectl orphans plan"), someone else's.`)
 	f.BoolVar(&o.AllowSelfApproval, "allow-self-approval", o.AllowSelfApproval, "Run a plan you wrote yourself; recorded in every request as self_approved.")
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{DryRunNone, DryRunClient, DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
@@ -236,6 +240,9 @@ was not attempted.`,
 // clients: the exporter's, the API server's and, unless nothing is to be
 // sent, the deprovision API's. It contacts nothing.
 func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
+	if err := o.checkNotImpersonating("reclaim"); err != nil {
+		return err
+	}
 	o.namespaces = nil
 	o.Reason = strings.TrimSpace(o.Reason)
 	for _, a := range args {
@@ -258,23 +265,11 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 			o.Reason = strings.TrimSpace(lp.OperatorReason)
 		}
 	}
-	if o.DeprovisionURL == "" {
-		o.DeprovisionURL = os.Getenv(EnvDeprovisionURL)
+	secret, err := o.DeprovisionFlags.resolve()
+	if err != nil {
+		return err
 	}
-	switch {
-	case o.DeprovisionTokenFile != "":
-		s, err := deprovision.SecretFromFile(o.DeprovisionTokenFile)
-		if err != nil {
-			return err
-		}
-		o.secret = s
-	case os.Getenv(EnvDeprovisionToken) != "":
-		s, err := deprovision.ParseSecret(os.Getenv(EnvDeprovisionToken))
-		if err != nil {
-			return fmt.Errorf("$%s %w", EnvDeprovisionToken, err)
-		}
-		o.secret = s
-	}
+	o.secret = secret
 	if o.isTerminal == nil {
 		o.isTerminal = func() bool {
 			f, ok := o.In.(*os.File)
@@ -285,8 +280,9 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		o.now = time.Now
 	}
 
-	o.rules = newClaimRules(o.NamespacePrefix, o.Types)
-
+	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+		return err
+	}
 	exp, err := o.exporterClient()
 	if err != nil {
 		return err
@@ -295,13 +291,8 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 	if o.kube, err = o.clientset(); err != nil {
 		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
 	}
-	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
-	}
-	o.contextName = raw.CurrentContext
-	if c := o.ConfigFlags.Context; c != nil && *c != "" {
-		o.contextName = *c
+	if o.contextName, _, err = o.kubeContext(); err != nil {
+		return fmt.Errorf("refusing to reclaim: %w", err)
 	}
 	if o.DeprovisionURL != "" {
 		u, err := deprovision.ParseURL(o.DeprovisionURL)
@@ -310,11 +301,7 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 		}
 		o.endpoint = strings.TrimSuffix(u.String(), "/") + api.DeprovisionPath
 		if o.DryRun != DryRunClient && o.secret != "" {
-			o.deprovision, err = deprovision.New(deprovision.Config{
-				URL: o.DeprovisionURL, Secret: o.secret, Timeout: o.DeprovisionTimeout,
-				CAFile: o.DeprovisionCAFile, UserAgent: userAgent(),
-			})
-			if err != nil {
+			if o.deprovision, err = o.DeprovisionFlags.client(o.secret); err != nil {
 				return fmt.Errorf("refusing to reclaim: %w", err)
 			}
 		}
@@ -360,9 +347,6 @@ func (o *ReclaimOptions) Validate() error {
 	if o.DryRun != DryRunClient && o.secret == "" {
 		return fmt.Errorf("refusing to reclaim: no deprovision secret (--deprovision-token-file or $%s)", EnvDeprovisionToken)
 	}
-	if err := o.exporter.CheckFirstHop(); err != nil {
-		return fmt.Errorf("refusing to reclaim: %w; reclaim acts on the exporter's verdicts, so it needs https with a verified certificate, or a loopback address", err)
-	}
 	if o.DryRun != DryRunClient && !o.Yes {
 		if !o.isTerminal() {
 			return errors.New("refusing to reclaim without confirmation: stdin is not a terminal; pass --yes to confirm non-interactively")
@@ -374,75 +358,80 @@ func (o *ReclaimOptions) Validate() error {
 	return nil
 }
 
-// destructiveCandidates reads the exporter's latest sweep and refuses, in
-// the words of verb, unless it reports both safety flags on.
-func destructiveCandidates(ctx context.Context, exp *exporterclient.Client, verb string) (*api.Candidates, error) {
-	doc, err := exp.Candidates(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("refusing to %s: %w", verb, err)
-	}
-	switch {
-	case !doc.Enabled:
-		return nil, fmt.Errorf(`refusing to %s: the exporter reports the sweep disabled (ORPHAN_DB_SWEEP_ENABLED is not "true")`, verb)
-	case !doc.DestructiveEnabled:
-		return nil, fmt.Errorf(`refusing to %s: the exporter reports destructive reclaim disabled (ORPHAN_DB_SWEEP_DESTRUCTIVE_ENABLED is not "true")`, verb)
-	}
-	return doc, nil
-}
-
-// Run reclaims the targets one by one.
+// Run reclaims the targets one by one: preflight, the targets, the
+// refusals of the whole run, the confirmation, each target, the report.
 func (o *ReclaimOptions) Run(ctx context.Context) error {
-	doc, err := destructiveCandidates(ctx, o.exporter, "reclaim")
+	pf, err := runPreflight(ctx, "reclaim", o.exporter, o.kube)
 	if err != nil {
 		return err
 	}
-	m := newMasker(doc.Policy.Prefix, o.NamespacePrefix)
-
-	targets := o.targets(doc)
+	m := newMasker(pf.doc.Policy.Prefix, o.NamespacePrefix)
+	targets := o.targets(pf.doc)
 	if len(targets) == 0 {
-		fmt.Fprintf(o.ErrOut, "Nothing to reclaim: none of the %d candidates of the latest sweep is reclaimable.\n", len(doc.Candidates))
+		fmt.Fprintf(o.ErrOut, "Nothing to reclaim: none of the %d candidates of the latest sweep is reclaimable.\n", len(pf.doc.Candidates))
 		return nil
 	}
-	if len(targets) > o.Max {
-		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", len(targets), o.Max)
+	if err := o.refuseRun(ctx, pf, len(targets)); err != nil {
+		return err
 	}
-
-	who, err := kube.WhoAmI(ctx, o.kube)
-	if err != nil {
-		return fmt.Errorf("refusing to reclaim: cannot tell who you are for the audit record: %w", err)
-	}
-	if o.plan != nil {
-		uid, err := clusterUID(ctx, o.kube)
-		if err != nil {
-			return fmt.Errorf("refusing to reclaim: %w; nothing was sent", err)
-		}
-		if probs := planProblems(*o.plan, o.now(), uid, who.Username, o.AllowSelfApproval); len(probs) > 0 {
-			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
-		}
-		o.selfApproved = who.Username == o.plan.Author
-	}
-	if o.DryRun == DryRunServer {
-		caps, err := o.deprovision.Capabilities(ctx)
-		switch {
-		case err != nil:
-			return fmt.Errorf("refusing a server dry run: cannot tell whether the platform supports dry runs: GET %s: %w; nothing was sent", api.CapabilitiesPath, err)
-		case !caps.DryRun:
-			return fmt.Errorf(`refusing a server dry run: the platform does not say it supports dry runs (GET %s has no "dry_run": true); nothing was sent`, api.CapabilitiesPath)
-		}
-	}
-
-	o.showPlan(targets, m, who.Username)
+	o.showPlan(targets, m, pf.actor, pf.doc.Policy.Weakened)
 	if o.DryRun != DryRunClient && !o.Yes {
 		if err := o.confirm(ctx, len(targets)); err != nil {
 			return err
 		}
 	}
+	report, stopped := o.reclaimAll(ctx, targets, pf.actor, m)
+	if err := o.printReport(report, m); err != nil {
+		return err
+	}
+	if err := summarize(report, o.ErrOut); err != nil {
+		if stopped != "" {
+			return fmt.Errorf("run stopped (%s): %w", stopped, err)
+		}
+		return err
+	}
+	return nil
+}
 
-	report := ReclaimReport{Context: o.contextName, Actor: who.Username, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
+// refuseRun returns why a run of n targets by pf.actor must not start:
+// too many, a plan that does not hold, a server dry run the platform does
+// not support. It records a self approval.
+func (o *ReclaimOptions) refuseRun(ctx context.Context, pf preflight, n int) error {
+	if n > o.Max {
+		return fmt.Errorf("refusing to reclaim %d namespaces in one run: --max is %d; nothing was sent", n, o.Max)
+	}
+	if o.plan != nil {
+		probs := planProblems(*o.plan, o.now(), pf.clusterUID)
+		if p := approvalProblem(o.plan.Author, pf.actor, o.AllowSelfApproval); p != "" {
+			probs = append(probs, p)
+		}
+		if len(probs) > 0 {
+			return fmt.Errorf("refusing to reclaim: plan %s: %s; nothing was sent", o.PlanFile, strings.Join(probs, "; "))
+		}
+		o.selfApproved = pf.actor == o.plan.Author
+	}
+	if o.DryRun != DryRunServer {
+		return nil
+	}
+	caps, err := o.deprovision.Capabilities(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("refusing a server dry run: cannot tell whether the platform supports dry runs: GET %s: %w; nothing was sent", api.CapabilitiesPath, err)
+	case !caps.DryRun:
+		return fmt.Errorf(`refusing a server dry run: the platform does not say it supports dry runs (GET %s has no "dry_run": true); nothing was sent`, api.CapabilitiesPath)
+	}
+	return nil
+}
+
+// reclaimAll reclaims the targets in order, recording an Event after each
+// outcome, and returns the report and why the run stopped ("" when it ran
+// to the end).
+func (o *ReclaimOptions) reclaimAll(ctx context.Context, targets []target, actor string, m *masker) (ReclaimReport, string) {
+	report := ReclaimReport{Context: o.contextName, Actor: actor, Endpoint: o.endpoint, Reason: o.Reason, DryRun: o.DryRun}
 	if o.plan != nil {
 		report.PlanDigest, report.PlanAuthor, report.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
 	}
-	events := o.eventRecorder(who.Username, m)
+	events := o.eventRecorder(actor, m)
 	stopped := ""
 	failedInARow := 0
 	for _, tg := range targets {
@@ -453,7 +442,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			report.Outcomes = append(report.Outcomes, Outcome{Namespace: tg.namespace, Result: OutcomeNotAttempted, Detail: "run stopped: " + stopped})
 			continue
 		}
-		out, stop := o.reclaimOne(ctx, tg, who.Username, m)
+		out, stop := o.reclaimOne(ctx, tg, actor, m)
 		report.Outcomes = append(report.Outcomes, out)
 		events.record(ctx, out)
 		// Skipped targets neither count nor reset: only what was tried does.
@@ -470,16 +459,7 @@ func (o *ReclaimOptions) Run(ctx context.Context) error {
 			stopped = stop
 		}
 	}
-	if err := o.printReport(report, m); err != nil {
-		return err
-	}
-	if err := summarize(report, o.ErrOut); err != nil {
-		if stopped != "" {
-			return fmt.Errorf("run stopped (%s): %w", stopped, err)
-		}
-		return err
-	}
-	return nil
+	return report, stopped
 }
 
 // targets resolves the command line against the latest sweep.
@@ -517,7 +497,7 @@ func (o *ReclaimOptions) targets(doc *api.Candidates) []target {
 	return out
 }
 
-func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
+func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string, weakened []string) {
 	w := o.ErrOut
 	fmt.Fprintf(w, "Targets (%d), in order; each is checked afresh right before its request:\n", len(targets))
 	p := printers.NewTablePrinter(printers.PrintOptions{})
@@ -528,6 +508,8 @@ func (o *ReclaimOptions) showPlan(targets []target, m *masker, actor string) {
 	}
 	fmt.Fprintf(w, "Kube context:    %s\nDeprovision API: %s\nActor:           %s\nReason:          %s\nDry run:         %s\nOwn checks:      namespace %s<token>, types %s\n",
 		orNone(o.contextName), endpoint, actor, o.Reason, o.DryRun, o.NamespacePrefix, strings.Join(o.rules.types, ","))
+	fmt.Fprintf(w, "Own floors:      %s\n", o.rules.floorsText())
+	showWeakened(w, weakened)
 	if o.plan != nil {
 		approval := "approved by " + actor
 		if o.selfApproved {
@@ -579,35 +561,54 @@ func (o *ReclaimOptions) confirm(ctx context.Context, n int) error {
 // reclaimOne does fresh check -> own checks -> request -> outcome for one
 // target. A non-empty stop ends the run after it.
 func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string, m *masker) (Outcome, string) {
-	ns := tg.namespace
-	out := Outcome{Namespace: ns}
-	if tg.planned != nil {
-		out.uid, out.token = tg.planned.NamespaceUID, tg.planned.Token
-	} else if tg.listed != nil {
-		out.uid, out.token = tg.listed.NamespaceUID, tg.listed.Token
-	}
-	v, err := o.exporter.Check(ctx, ns)
+	out := Outcome{Namespace: tg.namespace}
+	out.uid, out.token = tg.names()
+	v, err := o.exporter.Check(ctx, tg.namespace)
 	if err != nil {
 		out.Result, out.Detail = OutcomeFailed, "fresh check: "+m.Text(err.Error())
 		return out, stopIfCancelled(ctx)
 	}
-	if v.Candidate != nil && v.Candidate.NamespaceUID != "" && v.Candidate.Token != "" {
-		out.uid, out.token = v.Candidate.NamespaceUID, v.Candidate.Token
+	if c := v.Candidate; c != nil {
+		out.Held = c.Contents
+		if c.NamespaceUID != "" && c.Token != "" {
+			out.uid, out.token = c.NamespaceUID, c.Token
+		}
 	}
-	if v.Candidate != nil {
-		out.Held = v.Candidate.Contents
+	if s := o.verify(tg, v); s != nil {
+		out.Result, out.Why, out.Detail = OutcomeSkipped, s.why, s.detail
+		return out, ""
 	}
+	req := o.request(tg.namespace, v.Candidate, actor)
+	out.RequestID, out.Request = req.RequestID, &req
+	if err := deprovision.Validate(req); err != nil {
+		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
+		return out, ""
+	}
+	if o.DryRun == DryRunClient {
+		out.Result, out.Detail = OutcomeDryRunOK, "client dry run: every check passed, nothing sent"
+		return out, ""
+	}
+	res, err := o.deprovision.Deprovision(ctx, req)
+	out.Attempts, out.AuditID = res.Attempts, res.AuditID
+	return answered(ctx, out, res, err, m)
+}
+
+// verify is the plugin's decision on the fresh verdict v of tg: nil to
+// send it, else why not.
+func (o *ReclaimOptions) verify(tg target, v exporterclient.Verdict) *skip {
 	// A plan's item whose evidence moved on is "changed", whatever else
 	// the fresh verdict says: the plan approved other evidence.
 	if tg.planned != nil && v.Candidate != nil && v.Candidate.EvidenceDigest != tg.planned.EvidenceDigest {
-		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyChanged, "the evidence differs from the plan's"
-		return out, ""
+		return &skip{WhyChanged, "the evidence differs from the plan's"}
 	}
-	if j := o.rules.judge(ns, tg.shownDigest(), v); !j.send {
-		out.Result, out.Why, out.Detail = OutcomeSkipped, j.why, j.detail
-		return out, ""
+	if s := o.rules.check(tg.namespace, v); s != nil {
+		return s
 	}
-	c := v.Candidate
+	return sameEvidence(tg.shownDigest(), v.Candidate.EvidenceDigest)
+}
+
+// request is the deprovision request for the verified candidate c of ns.
+func (o *ReclaimOptions) request(ns string, c *api.Candidate, actor string) api.DeprovisionRequest {
 	dryRun := o.DryRun == DryRunServer
 	req := api.DeprovisionRequest{
 		RequestID:          deprovision.RequestID(c.NamespaceUID, c.EvidenceDigest, dryRun),
@@ -627,24 +628,22 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 			ConfirmedAt:        o.now().UTC(),
 			NamespaceUID:       c.NamespaceUID,
 			EvidenceDigest:     c.EvidenceDigest,
+			Floors:             o.rules.loweredFloors(),
 		},
 	}
 	if o.plan != nil {
+		exp := o.plan.ExpiresAt
 		req.Evidence.PlanDigest, req.Evidence.PlanAuthor, req.Evidence.SelfApproved = o.plan.Digest, o.plan.Author, o.selfApproved
+		req.Evidence.PlanID, req.Evidence.PlanExpiresAt = o.plan.PlanID, &exp
 	}
-	out.RequestID, out.Request = req.RequestID, &req
-	if err := deprovision.Validate(req); err != nil {
-		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
-		return out, ""
-	}
-	if o.DryRun == DryRunClient {
-		out.Result, out.Detail = OutcomeDryRunOK, "client dry run: every check passed, nothing sent"
-		return out, ""
-	}
-	res, err := o.deprovision.Deprovision(ctx, req)
-	out.Attempts, out.AuditID = res.Attempts, res.AuditID
+	return req
+}
+
+// answered turns the platform's answer into the outcome; a non-empty stop
+// ends the run after it.
+func answered(ctx context.Context, out Outcome, res deprovision.Result, err error, m *masker) (Outcome, string) {
 	switch {
-	case err == nil && dryRun:
+	case err == nil && res.DryRun:
 		out.Result, out.Detail = OutcomeDryRunOK, "audit id "+res.AuditID
 	case err == nil:
 		out.Result, out.Detail = OutcomeReclaimed, "audit id "+res.AuditID
@@ -653,7 +652,7 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 		if ctx.Err() != nil {
 			return out, "interrupted"
 		}
-		return out, "an outcome is uncertain: look up " + m.Namespace(ns) + " in the platform's audit log before running again"
+		return out, "an outcome is uncertain: look up " + m.Namespace(out.Namespace) + " in the platform's audit log before running again"
 	case errors.Is(err, deprovision.ErrDryRunIgnored):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
 		return out, "the platform did not confirm a dry run"
@@ -661,7 +660,7 @@ func (o *ReclaimOptions) reclaimOne(ctx context.Context, tg target, actor string
 		out.Result, out.Why, out.Detail = OutcomeSkipped, WhyConflict, "platform refused: "+m.Text(err.Error())
 	case errors.Is(err, deprovision.ErrUnauthorized):
 		out.Result, out.Detail = OutcomeFailed, m.Text(err.Error())
-		if res.StatusCode == 403 {
+		if res.StatusCode == http.StatusForbidden {
 			return out, "the deprovision API forbade the request (403)"
 		}
 		return out, fmt.Sprintf("the deprovision API refused our credentials (%d)", res.StatusCode)

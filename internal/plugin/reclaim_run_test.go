@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
 	"github.com/orphansweep/orphans/internal/deprovision/deprovisiontest"
@@ -45,7 +47,7 @@ func newReclaimBed(t *testing.T, cands ...api.Candidate) *reclaimBed {
 	t.Helper()
 	doc := document()
 	doc.Candidates = cands
-	b := &reclaimBed{t: t, exp: newExporterStub(t, doc), dp: deprovisiontest.New(t, testSecret), cluster: newFakeCluster(t, false)}
+	b := &reclaimBed{t: t, exp: newExporterStub(t, doc), dp: deprovisiontest.New(t, testSecret, testActor), cluster: newFakeCluster(t, false)}
 	b.tokenFile = filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(b.tokenFile, []byte(testSecret), 0o600); err != nil {
 		t.Fatal(err)
@@ -293,6 +295,42 @@ func TestReclaimStopsOnUncertainOutcomes(t *testing.T) {
 	}
 }
 
+// Once an attempt went out without a definite answer, the platform may
+// have acted on it: whatever non-200 answer follows is uncertain, never
+// skipped or failed. A Warning Event says so, and the run stops.
+func TestReclaimAfterAnIndefiniteAttemptIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script []deprovisiontest.Response
+	}{
+		{"sleeps past the deadline, then 409", []deprovisiontest.Response{{Delay: 5 * time.Second}, {Status: http.StatusConflict, Body: api.Error{Error: "already being deprovisioned"}}}},
+		{"504 twice", []deprovisiontest.Response{{Status: http.StatusGatewayTimeout}}},
+		{"sleeps past the deadline, then 422 for the reused key", []deprovisiontest.Response{{Delay: 5 * time.Second}, {Status: http.StatusUnprocessableEntity, Body: api.Error{Error: "Idempotency-Key in use"}}}},
+		{"502, then 403", []deprovisiontest.Response{{Status: http.StatusBadGateway}, {Status: http.StatusForbidden}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := redis(1), redis(2)
+			b := newReclaimBed(t, first, second)
+			b.dp.Respond(first.Namespace, tc.script...)
+			rep, errOut, err := b.reclaim(first.Namespace, second.Namespace, "--deprovision-timeout", "300ms")
+			if err == nil {
+				t.Fatalf("exit 0 after an uncertain outcome\n%s", errOut)
+			}
+			wantResults(t, rep, errOut, OutcomeUncertain, OutcomeNotAttempted)
+			if d := rep.Outcomes[0].Detail; !strings.Contains(d, "without a definite answer") && !strings.Contains(d, "no answer after the request went out") {
+				t.Fatalf("detail %q", d)
+			}
+			if len(b.sentFor(second.Namespace)) != 0 || b.exp.freshChecks(second.Namespace) != 0 {
+				t.Fatal("the run went on after an uncertain outcome")
+			}
+			evs := b.cluster.recorded()
+			if len(evs) != 1 || evs[0].Type != corev1.EventTypeWarning || evs[0].Reason != EventReclaimFailed || !strings.Contains(evs[0].Message, "uncertain") {
+				t.Fatalf("events %+v", evs)
+			}
+		})
+	}
+}
+
 // A 5xx is retried once with the same key; two 5xx make a failure, and
 // the run goes on.
 func TestReclaimFailsAfterTwo5xx(t *testing.T) {
@@ -429,13 +467,15 @@ func TestReclaimServerDryRun(t *testing.T) {
 	})
 }
 
-// reclaim rests on the exporter's verdicts, so it refuses a first hop
-// anybody on the path could impersonate; list does not.
+// Every answer of the exporter carries tenant tokens and reclaim acts on its
+// verdicts, so no command reads it over a first hop anybody on the path
+// could read or impersonate (TestReadersRefuseAnInsecureFirstHop has list,
+// ghosts and plan show); reclaim works over https with a CA file and
+// through a verified API server.
 func TestReclaimNeedsAnAuthenticatedExporter(t *testing.T) {
 	a := redis(1)
 	b := newReclaimBed(t, a)
 
-	// https with a CA file: accepted. Without verification: refused.
 	tlsExp := httptest.NewTLSServer(b.exp)
 	t.Cleanup(tlsExp.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -447,21 +487,14 @@ func TestReclaimNeedsAnAuthenticatedExporter(t *testing.T) {
 		t.Fatal(err, errOut)
 	}
 	wantResults(t, rep, errOut, OutcomeReclaimed)
-	if _, _, err := b.reclaim(a.Namespace, "--exporter-url", tlsExp.URL, "--exporter-insecure-skip-tls-verify"); err == nil ||
-		!strings.Contains(err.Error(), "without verifying its certificate") {
-		t.Fatalf("insecure-skip-tls-verify: %v", err)
-	}
 	if _, _, err := b.reclaim(a.Namespace, "--exporter-url", "http://192.0.2.10:9866"); err == nil || !strings.Contains(err.Error(), "plain http") {
 		t.Fatalf("plain http: %v", err)
-	}
-	// list is not reclaim: it reads over whatever the operator chose.
-	if _, _, err := run(t, "list", "--exporter-url", tlsExp.URL, "--exporter-insecure-skip-tls-verify"); err != nil {
-		t.Fatalf("list with insecure-skip-tls-verify: %v", err)
 	}
 
 	// Through the service proxy: the kubeconfig's cluster is the first hop.
 	proxied := newFakeCluster(t, false)
 	proxied.exporter = b.exp
+	proxied.systemUID = b.cluster.systemUID
 	base := []string{"reclaim", a.Namespace, "--deprovision-url", b.dp.URL, "--deprovision-token-file", b.tokenFile,
 		"--reason", "OPS-1", "--yes", "-o", "json"}
 	out, errOut, err := run(t, append(base, "--kubeconfig", proxied.kubeconfig)...)
@@ -474,15 +507,15 @@ func TestReclaimNeedsAnAuthenticatedExporter(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "insecure-skip-tls-verify") || !strings.Contains(err.Error(), "API server") {
 		t.Fatalf("insecure kubeconfig: %v", err)
 	}
-	if out, _, err := run(t, "list", "-o", "name", "--kubeconfig", insecure.kubeconfig); err != nil || out != "namespace/"+a.Namespace+"\n" {
-		t.Fatalf("list through an insecure kubeconfig: %v %q", err, out)
-	}
 	_, _, err = run(t, append(base, "--kubeconfig", proxied.kubeconfig, "--insecure-skip-tls-verify")...)
 	if err == nil || !strings.Contains(err.Error(), "insecure-skip-tls-verify") {
 		t.Fatalf("--insecure-skip-tls-verify: %v", err)
 	}
 	if n := len(b.dp.Requests()); n != 2 {
 		t.Fatalf("%d requests, want the two accepted runs'", n)
+	}
+	if n := insecure.proxied(); n != 0 {
+		t.Fatalf("%d requests reached the exporter through an unverified API server", n)
 	}
 }
 
@@ -510,5 +543,54 @@ func TestReclaimScreenShowsContents(t *testing.T) {
 	}
 	if !strings.Contains(header, "SEEN PODS PVCS STORAGE LAST-CHANGE EVIDENCE") || !strings.Contains(row, " 4 2/3 1 10Gi 3d ") {
 		t.Fatalf("screen without contents:\n%s", errOut)
+	}
+}
+
+// A verdict the exporter calls reclaimable is still skipped below the
+// plugin's own floors; a lowered floor is shown and travels in the evidence.
+func TestReclaimFloors(t *testing.T) {
+	young := redis(1)
+	young.EvidenceSince = time.Now().Add(-2 * time.Hour)
+	b := newReclaimBed(t, young, redis(2))
+	b.exp.mu.Lock()
+	b.exp.doc.Policy.Weakened = []string{"reclaim.min-evidence-age"}
+	b.exp.mu.Unlock()
+	rep, errOut, err := b.reclaim("--all")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	wantResults(t, rep, errOut, OutcomeSkipped+"/"+WhyBelowFloor, OutcomeReclaimed)
+	reqs := b.dp.Requests()
+	if len(reqs) != 1 || reqs[0].Body.ProviderResourceID != nsOf(2) || reqs[0].Body.Evidence.Floors != nil {
+		t.Fatalf("requests at the default floors: %+v", reqs)
+	}
+	if !strings.Contains(rep.Outcomes[0].Detail, "--min-evidence-age 24h") || strings.Contains(errOut, "LOWERED") {
+		t.Fatalf("detail %q\n%s", rep.Outcomes[0].Detail, errOut)
+	}
+	if !strings.Contains(errOut, "guards weakened below their defaults: reclaim.min-evidence-age") {
+		t.Fatalf("the exporter's weakened guards are not shown:\n%s", errOut)
+	}
+
+	b = newReclaimBed(t, young)
+	rep, errOut, err = b.reclaim("--all", "--min-evidence-age", "1h")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	wantResults(t, rep, errOut, OutcomeReclaimed)
+	reqs = b.dp.Requests()
+	if len(reqs) != 1 || reqs[0].Body.Evidence.Floors == nil {
+		t.Fatalf("a lowered floor was not sent: %+v", reqs)
+	}
+	if f := reqs[0].Body.Evidence.Floors; f.MinEvidenceAgeSeconds != 3600 || !slices.Equal(f.Lowered, []string{"min-evidence-age"}) || f.QuietPeriodSeconds != 86400 {
+		t.Fatalf("floors sent %+v", f)
+	}
+	if !strings.Contains(errOut, "LOWERED below the defaults: [min-evidence-age]") {
+		t.Fatalf("the lowered floor is not on the confirmation screen:\n%s", errOut)
+	}
+
+	// plan applies the floors too.
+	b = newReclaimBed(t, young)
+	if _, _, err := run(t, append(b.planArgs(), nsOf(1))...); err == nil || !strings.Contains(err.Error(), WhyBelowFloor) {
+		t.Fatalf("plan of a target below a floor: %v", err)
 	}
 }

@@ -18,7 +18,7 @@ const testSecret = "unit-test-bearer-9a8b7c"
 // Every refusal below happens in Validate or at the exporter check, before
 // any deprovision request: the stand-in must see nothing.
 func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
-	dp := deprovisiontest.New(t, testSecret)
+	dp := deprovisiontest.New(t, testSecret, testActor)
 	exp := fakeExporter(t, 200, document())
 	noDestructive := document()
 	noDestructive.DestructiveEnabled = false
@@ -62,7 +62,6 @@ func TestReclaimRefusesBeforeAnyRequest(t *testing.T) {
 		{"no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", kc}, "stdin is not a terminal; pass --yes"},
 		{"plain-http deprovision API", append(base(exp.URL), "--deprovision-url", "http://platform.example"), "use https"},
 		{"plain-http exporter", base("http://10.255.255.1:9866"), "is reached over plain http"},
-		{"exporter certificate unchecked", append(base("https://127.0.0.1:1"), "--exporter-insecure-skip-tls-verify"), "without verifying its certificate"},
 		{"server dry run, no terminal, no --yes", []string{"reclaim", ns, "--exporter-url", exp.URL, "--deprovision-url", dp.URL, "--deprovision-token-file", tokenFile, "--reason", "x", "--dry-run=server", kc}, "stdin is not a terminal; pass --yes"},
 		{"no types", append(base(exp.URL), "--types", ""), "--types must name"},
 		{"no prefix", append(base(exp.URL), "--namespace-prefix", ""), "--namespace-prefix must not be empty"},

@@ -1,14 +1,20 @@
 // Package plugin holds the commands of kubectl-orphans: `kubectl orphans
-// list`, `reclaim` and `version`. Each command is an options struct with
-// Complete, Validate and Run, writing only to the injected IOStreams.
+// list`, `ghosts`, `plan`, `plan show`, `reclaim` and `version`. Each
+// command is an options struct with Complete, Validate and Run, writing
+// only to the injected IOStreams.
 package plugin
 
 import (
+	"flag"
+	"fmt"
+
 	"github.com/prometheus/common/version"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/orphansweep/orphans/internal/exporterclient"
 
@@ -24,6 +30,10 @@ type RootOptions struct {
 	ConfigFlags *genericclioptions.ConfigFlags
 	Exporter    *ExporterFlags
 	genericiooptions.IOStreams
+
+	// flags are the root's persistent flags, to tell a flag given from
+	// its default.
+	flags *pflag.FlagSet
 }
 
 // NewRootOptions returns the defaults.
@@ -39,13 +49,46 @@ func NewRootOptions(streams genericiooptions.IOStreams) *RootOptions {
 // exporter's access log.
 func userAgent() string { return Program + "/" + version.Version }
 
-// exporterClient validates the exporter flags and returns their client.
+// exporterClient validates the exporter flags and returns their client. It
+// refuses a first hop that anybody on the path could read or impersonate:
+// every answer of the exporter carries tenant tokens (and every request
+// the caller's credentials), and reclaim acts on its verdicts.
 func (o *RootOptions) exporterClient() (*exporterclient.Client, error) {
+	if err := o.applyNamespace(); err != nil {
+		return nil, err
+	}
 	cfg, err := o.Exporter.Config(o.ConfigFlags, userAgent())
 	if err != nil {
 		return nil, err
 	}
-	return exporterclient.New(cfg)
+	c, err := exporterclient.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckFirstHop(); err != nil {
+		return nil, fmt.Errorf("refusing to read the exporter: %w; its answers carry every tenant token, so it must be reached over https with a verified certificate, or on a loopback address", err)
+	}
+	return c, nil
+}
+
+// applyNamespace gives kubectl's -n/--namespace its one meaning here: the
+// namespace of the exporter, reached through the service proxy. It is
+// refused where it would mean nothing, never ignored.
+func (o *RootOptions) applyNamespace() error {
+	ns := ""
+	if o.ConfigFlags.Namespace != nil {
+		ns = *o.ConfigFlags.Namespace
+	}
+	switch {
+	case ns == "":
+		return nil
+	case o.Exporter.URL != "":
+		return fmt.Errorf("-n/--namespace %q names the exporter's namespace, for the service proxy; with --exporter-url it means nothing", ns)
+	case o.flags != nil && o.flags.Changed("exporter-namespace") && o.Exporter.Namespace != ns:
+		return fmt.Errorf("-n/--namespace %q and --exporter-namespace %q name different namespaces for the exporter", ns, o.Exporter.Namespace)
+	}
+	o.Exporter.Namespace = ns
+	return nil
 }
 
 // clientset returns a typed client for the current kube context.
@@ -67,12 +110,20 @@ func NewCmdOrphans(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `Review and reclaim orphaned tenant namespaces: namespaces whose owning ledger record
 is gone or terminal, as found by the orphans exporter.
 
-"list" shows the exporter's latest sweep. "reclaim" asks the platform's audited
-deprovision API to tear down namespaces the exporter marks reclaimable, one at a
-time, after a fresh check of each; it never deletes anything itself.
+Commands:
+  list       the exporter's latest sweep: candidates, reclaimable or not
+  ghosts     live ledger rows without a namespace (read-only)
+  plan       write a plan of namespaces to reclaim, registered with the platform
+  plan show  review a plan against fresh verdicts
+  reclaim    ask the platform's audited deprovision API to tear down namespaces
+             the exporter marks reclaimable, one at a time, after a fresh check
+             of each; it never deletes anything itself
+  version    the plugin's version
 
-The exporter is reached through the API server's service proxy by default, so
-Kubernetes RBAC decides who may read it, or directly with --exporter-url.`,
+The exporter is reached through the API server's service proxy by default, in
+the namespace -n/--namespace (or --exporter-namespace) names, so Kubernetes RBAC
+decides who may read it, or directly with --exporter-url. -v sets client-go's
+log verbosity.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl orphans"},
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -87,6 +138,11 @@ Kubernetes RBAC decides who may read it, or directly with --exporter-url.`,
 	flags := cmd.PersistentFlags()
 	o.ConfigFlags.AddFlags(flags)
 	o.Exporter.AddFlags(flags)
+	o.flags = flags
+	// -v is klog's, which client-go logs through, as in kubectl.
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	flags.AddGoFlag(klogFlags.Lookup("v"))
 
 	cmd.AddCommand(NewCmdList(o), NewCmdGhosts(o), NewCmdPlan(o), NewCmdReclaim(o), NewCmdVersion(o))
 	return cmd

@@ -1,10 +1,10 @@
 package plugin
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -35,6 +35,10 @@ type claimRules struct {
 	prefix string
 	// types are the resource types the plugin reclaims (--types).
 	types []string
+	// floors are the minimums of --min-evidence-age, --quiet-period,
+	// --min-confirmations and --min-namespace-age.
+	floors api.Floors
+	now    func() time.Time
 }
 
 // problem returns why candidate c, the exporter's verdict on namespace ns,
@@ -90,42 +94,47 @@ func checkTargets(namespaces []string, max int, rules claimRules) error {
 	if max < 1 {
 		return fmt.Errorf("--max must be at least 1, got %d", max)
 	}
-	if rules.prefix == "" {
-		return errors.New("--namespace-prefix must not be empty")
-	}
-	if len(rules.types) == 0 {
-		return errors.New("--types must name at least one resource type")
-	}
 	return nil
 }
 
-// judgement is the plugin's decision on a fresh verdict: send, or skip
-// with a why and a detail.
-type judgement struct {
-	send   bool
+// skip says why a target is not sent: a why (WhyLive, WhyChanged, ...) and
+// a detail that names no token.
+type skip struct {
 	why    string
 	detail string
 }
 
-// judge decides on the fresh verdict v for ns, whose evidence digest was
-// shown as shown at confirmation ("" when the target was not listed).
-func (r claimRules) judge(ns, shown string, v exporterclient.Verdict) judgement {
+// check returns why the fresh verdict v on ns must not be sent, or nil
+// when it passes every rule of the plugin's own. It does not look at the
+// evidence the operator saw: sameEvidence does.
+func (r claimRules) check(ns string, v exporterclient.Verdict) *skip {
 	if v.Not != nil {
 		if v.Not.Why == api.WhyLive {
-			return judgement{why: WhyLive, detail: "the ledger has a live row for the token"}
+			return &skip{WhyLive, "the ledger has a live row for the token"}
 		}
-		return judgement{why: WhyNotReclaimable, detail: "not a candidate now: " + v.Not.Why}
+		return &skip{WhyNotReclaimable, "not a candidate now: " + v.Not.Why}
 	}
 	c := v.Candidate
-	switch {
-	case !c.Reclaimable:
-		return judgement{why: WhyNotReclaimable, detail: "not reclaimable now: " + orNone(c.NotReclaimableReason)}
-	case r.problem(ns, c) != "":
-		return judgement{why: WhyUnverifiedClaim, detail: "the exporter calls it reclaimable, but " + r.problem(ns, c)}
-	case shown == "":
-		return judgement{why: WhyChanged, detail: "no evidence was shown at confirmation (the latest sweep did not list it)"}
-	case c.EvidenceDigest != shown:
-		return judgement{why: WhyChanged, detail: "the evidence differs from the one shown at confirmation"}
+	if !c.Reclaimable {
+		return &skip{WhyNotReclaimable, "not reclaimable now: " + orNone(c.NotReclaimableReason)}
 	}
-	return judgement{send: true}
+	if p := r.problem(ns, c); p != "" {
+		return &skip{WhyUnverifiedClaim, "the exporter calls it reclaimable, but " + p}
+	}
+	if b := r.belowFloor(c); b != "" {
+		return &skip{WhyBelowFloor, b}
+	}
+	return nil
+}
+
+// sameEvidence returns why a fresh evidence digest is not the one shown at
+// confirmation ("" when the target was not listed), or nil when it is.
+func sameEvidence(shown, fresh string) *skip {
+	switch {
+	case shown == "":
+		return &skip{WhyChanged, "no evidence was shown at confirmation (the latest sweep did not list it)"}
+	case fresh != shown:
+		return &skip{WhyChanged, "the evidence differs from the one shown at confirmation"}
+	}
+	return nil
 }

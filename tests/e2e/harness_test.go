@@ -95,6 +95,12 @@ type exporterOptions struct {
 	args []string
 }
 
+// lowFloors lower every floor of the plugin's own. The test bed's exporter
+// makes a namespace reclaimable within seconds, far below the plugin's
+// defaults (TestReclaimAtDefaultFloorsSendsNothing), so every run meant to
+// reach the platform passes them.
+var lowFloors = []string{"--min-evidence-age=0s", "--quiet-period=0s", "--min-confirmations=1", "--min-namespace-age=0s"}
+
 // exporter is a running orphans-exporter subprocess.
 type exporter struct {
 	// URL is the API listener's, which the plugin reads; metricsURL serves

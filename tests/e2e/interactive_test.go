@@ -30,9 +30,9 @@ func TestReclaimCtrlCStopsTheRun(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := command(ctx, "", nil, bed.kubectl, "orphans", "reclaim", slow, next, "--exporter-url="+b.e.URL,
-		"--kubeconfig="+bed.kubeconfig[operator], "--deprovision-url="+b.dp.URL, "--deprovision-token-file="+b.tokenFile,
-		"--reason="+reason, "--yes")
+	cmd := command(ctx, "", nil, bed.kubectl, append([]string{"orphans", "reclaim", slow, next, "--exporter-url=" + b.e.URL,
+		"--kubeconfig=" + bed.kubeconfig[operator], "--deprovision-url=" + b.dp.URL, "--deprovision-token-file=" + b.tokenFile,
+		"--reason=" + reason, "--yes"}, lowFloors...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -79,9 +79,9 @@ func TestReclaimAsksForTheContextOnATerminal(t *testing.T) {
 	a1, _ := b.redisOrphan()
 	a2, tok2 := b.redisOrphan()
 	b.waitListed(true, a1, a2)
-	line := strings.Join([]string{"kubectl", "orphans", "reclaim", a1, a2, "--exporter-url=" + b.e.URL,
+	line := strings.Join(append([]string{"kubectl", "orphans", "reclaim", a1, a2, "--exporter-url=" + b.e.URL,
 		"--kubeconfig=" + bed.kubeconfig[operator], "--deprovision-url=" + b.dp.URL,
-		"--deprovision-token-file=" + b.tokenFile, "'--reason=" + reason + "'"}, " ")
+		"--deprovision-token-file=" + b.tokenFile, "'--reason=" + reason + "'"}, lowFloors...), " ")
 	const prompt = `for kube context "envtest". Type the context's name to proceed: `
 	// typed runs the command on a terminal, waits for the prompt, calls
 	// meanwhile (if set), then types input.

@@ -100,13 +100,14 @@ func runMain(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// setupUsers creates the three users, their kubeconfigs and the RBAC the
+// setupUsers creates the users, their kubeconfigs and the RBAC the
 // deployment gives them (the operator's Role is made by the proxy test,
 // beside the Service it names).
 func setupUsers(ctx context.Context) error {
 	bed.kubeconfig = map[string]string{}
 	for name, groups := range map[string][]string{
 		operator:     {"orphans-operators"},
+		approver:     nil,
 		outsider:     nil,
 		exporterUser: nil,
 	} {

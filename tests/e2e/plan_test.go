@@ -22,15 +22,16 @@ import (
 	"github.com/orphansweep/orphans/internal/testenv"
 )
 
-// approver is the second pair of eyes, reached by impersonation.
+// approver is the second pair of eyes, with a kubeconfig of their own.
 const approver = "bob@example.com"
 
 // grantPlanRBAC binds the shipped operator roles to the operator group and
-// the approver, as docs/deploy.md tells an operator to: the orphans-operator
+// the approver, as docs/deploy.md tells an operator to (plan and reclaim
+// read the kube-system namespace's UID to name the cluster): the orphans-operator
 // ClusterRole (deploy/base) for the kube-system namespace that names the
 // cluster, and the orphans-operator-events Role (deploy/operator-events) for
-// the Events. Only the impersonation of the approver, which stands in for a
-// second person at a second terminal, is the test's own.
+// the Events. The operator may also impersonate the approver, which the
+// plugin must refuse all the same: the audit record names who acts.
 func grantPlanRBAC(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -84,8 +85,13 @@ func grantPlanRBAC(t *testing.T) {
 }
 
 func TestPlanApproveAndReclaim(t *testing.T) {
-	grantPlanRBAC(t)
 	b := newReclaimBed(t, true)
+	approverSecret := "approver-deprovision-secret-" + uuid.NewString()
+	b.dp.AddIdentity(approverSecret, approver)
+	approverTokenFile := filepath.Join(t.TempDir(), "approver-token")
+	if err := os.WriteFile(approverTokenFile, []byte(approverSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	a1, tok1 := b.redisOrphan()
 	a2, tok2 := b.redisOrphan()
 	a3, tok3 := b.redisOrphan()
@@ -94,7 +100,8 @@ func TestPlanApproveAndReclaim(t *testing.T) {
 	url := "--exporter-url=" + b.e.URL
 
 	// The operator writes a plan of exactly the reclaimable targets.
-	r := orphans(t, operator, nil, "plan", url, "--all", "--reason="+reason, "--max=50")
+	r := orphans(t, operator, nil, append([]string{"plan", url, "--all", "--reason=" + reason, "--max=50",
+		"--deprovision-url=" + b.dp.URL, "--deprovision-token-file=" + b.tokenFile}, lowFloors...)...)
 	if r.code != 0 {
 		t.Fatal(r)
 	}
@@ -122,7 +129,7 @@ func TestPlanApproveAndReclaim(t *testing.T) {
 		args := append([]string{"--plan=" + planFile, "--deprovision-url=" + b.dp.URL, "--deprovision-token-file=" + b.tokenFile, "--yes", "-o", "json"}, user...)
 		return b.reclaim("", nil, args...)
 	}
-	as := []string{"--as=" + approver}
+	as := []string{"--kubeconfig=" + bed.kubeconfig[approver], "--deprovision-token-file=" + approverTokenFile}
 
 	// Refused, sending nothing: the author, a tampered item, an expired
 	// plan, a plan of another cluster.
@@ -151,6 +158,7 @@ func TestPlanApproveAndReclaim(t *testing.T) {
 		want string
 	}{
 		"author":        {nil, file, "someone else must approve"},
+		"impersonating": {[]string{"--as=" + approver}, file, "refusing to reclaim with --as"},
 		"tampered item": {as, variant(func(q *api.Plan) { q.Items[0].EvidenceDigest = strings.Repeat("0", 64) }, false), "digest does not match"},
 		"expired":       {as, variant(func(q *api.Plan) { q.ExpiresAt = time.Now().Add(-time.Minute).UTC().Truncate(time.Second) }, true), "expired"},
 		"other cluster": {as, variant(func(q *api.Plan) { q.Cluster.UID = uuid.NewString() }, true), "another cluster"},
@@ -190,7 +198,8 @@ func TestPlanApproveAndReclaim(t *testing.T) {
 	}
 	for _, ns := range []string{a1, a3} {
 		reqs := b.requestsFor(ns)
-		if len(reqs) != 1 || reqs[0].Body.Actor != approver || reqs[0].Body.Evidence.PlanDigest != p.Digest || reqs[0].Body.Evidence.PlanAuthor != operator {
+		if len(reqs) != 1 || reqs[0].Body.Actor != approver || reqs[0].Body.Evidence.PlanDigest != p.Digest || reqs[0].Body.Evidence.PlanAuthor != operator ||
+			reqs[0].Body.Evidence.PlanID == "" || reqs[0].Body.Evidence.PlanID != p.PlanID {
 			t.Fatalf("%s: requests %+v", ns, reqs)
 		}
 	}

@@ -119,6 +119,7 @@ func exposeExporter(t *testing.T, ip string, port int) {
 }
 
 func TestServiceProxy(t *testing.T) {
+	grantPlanRBAC(t)
 	n := newNetns(t)
 	apiURL, err := url.Parse(bed.cp.Admin.Host)
 	if err != nil {
@@ -181,13 +182,13 @@ func TestServiceProxy(t *testing.T) {
 
 	// Reclaim through the proxy: the fresh check goes the same way.
 	secret := "proxy-e2e-secret-" + uuid.NewString()
-	dp := deprovisiontest.New(t, secret)
+	dp := deprovisiontest.New(t, secret, operator)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL}, "reclaim", redis, noRow,
-		"--reason="+reason, "--yes", "--deprovision-token-file="+tokenFile)
+	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL}, append([]string{"reclaim", redis, noRow,
+		"--reason=" + reason, "--yes", "--deprovision-token-file=" + tokenFile}, lowFloors...)...)
 	mustNotContain(t, "reclaim output", []string{r.stdout, r.stderr}, secret, redisTok, noRowTok)
 	if r.code != 0 || !strings.Contains(r.stderr, "1 reclaimed, 1 skipped.") {
 		t.Fatalf("reclaim through the service proxy:\n%s", r)

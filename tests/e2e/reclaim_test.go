@@ -34,9 +34,10 @@ type reclaimBed struct {
 }
 
 func newReclaimBed(t *testing.T, destructive bool) *reclaimBed {
+	grantPlanRBAC(t)
 	s := newScope(t)
 	b := &reclaimBed{scope: s, secret: "e2e-deprovision-secret-" + uuid.NewString()}
-	b.dp = deprovisiontest.New(t, b.secret)
+	b.dp = deprovisiontest.New(t, b.secret, operator)
 	b.tokenFile = filepath.Join(t.TempDir(), "deprovision-token")
 	if err := os.WriteFile(b.tokenFile, []byte(b.secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func (b *reclaimBed) waitListed(reclaimable bool, nss ...string) {
 
 func (b *reclaimBed) reclaim(stdin string, env []string, args ...string) result {
 	b.t.Helper()
-	base := []string{"reclaim", "--exporter-url=" + b.e.URL, "--kubeconfig=" + bed.kubeconfig[operator]}
+	base := append([]string{"reclaim", "--exporter-url=" + b.e.URL, "--kubeconfig=" + bed.kubeconfig[operator]}, lowFloors...)
 	r := kubectl(b.t, stdin, env, append(append([]string{"orphans"}, base...), args...)...)
 	mustNotContain(b.t, "reclaim output", []string{r.stdout, r.stderr}, b.secret)
 	return r
@@ -354,4 +355,43 @@ func TestReclaimRefusesAndDryRuns(t *testing.T) {
 		t.Fatalf("contract violations: %v", v)
 	}
 	mustNotContain(t, "the exporter's log", []string{b.e.log.String(), safe.log.String()}, b.secret)
+}
+
+// The test bed's exporter runs with every guard at its weakest (no grace,
+// one confirmation, no evidence age, no quiet period) and calls a fresh
+// orphan reclaimable at once; the plugin's own floors, at their defaults,
+// send nothing, and plan writes nothing.
+func TestReclaimAtDefaultFloorsSendsNothing(t *testing.T) {
+	b := newReclaimBed(t, true)
+	ns, _ := b.redisOrphan()
+	b.waitListed(true, ns)
+	env := []string{plugin.EnvDeprovisionURL + "=" + b.dp.URL}
+	base := []string{"orphans", "reclaim", ns, "--exporter-url=" + b.e.URL, "--kubeconfig=" + bed.kubeconfig[operator],
+		"--deprovision-token-file=" + b.tokenFile, "--reason=" + reason, "--yes", "-o", "json"}
+	r := kubectl(t, "", env, base...)
+	mustNotContain(t, "reclaim output", []string{r.stdout, r.stderr}, b.secret)
+	rep := decodeReport(t, r)
+	if len(rep.Outcomes) != 1 || rep.Outcomes[0].Result != plugin.OutcomeSkipped || rep.Outcomes[0].Why != plugin.WhyBelowFloor {
+		t.Fatalf("outcomes %+v\n%s", rep.Outcomes, r)
+	}
+	if len(b.dp.Requests()) != 0 {
+		t.Fatalf("sent %d requests at the plugin's default floors", len(b.dp.Requests()))
+	}
+	if !strings.Contains(r.stderr, "guards weakened below their defaults") {
+		t.Fatalf("the exporter's weakened guards are not shown:\n%s", r)
+	}
+	p := orphans(t, operator, env, "plan", ns, "--exporter-url="+b.e.URL, "--deprovision-token-file="+b.tokenFile)
+	if p.code == 0 || p.stdout != "" || !strings.Contains(p.stderr, plugin.WhyBelowFloor) {
+		t.Fatalf("plan at the default floors:\n%s", p)
+	}
+
+	// Lowered, the floors are on the confirmation screen and in the evidence.
+	r = kubectl(t, "", env, append(base, lowFloors...)...)
+	reqs := b.requestsFor(ns)
+	if r.code != 0 || len(reqs) != 1 || reqs[0].Body.Evidence.Floors == nil || len(reqs[0].Body.Evidence.Floors.Lowered) != 4 {
+		t.Fatalf("requests %+v\n%s", reqs, r)
+	}
+	if !strings.Contains(r.stderr, "LOWERED below the defaults") {
+		t.Fatalf("lowered floors not shown:\n%s", r)
+	}
 }

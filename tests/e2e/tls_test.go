@@ -75,6 +75,7 @@ func (k *keyPair) write(t *testing.T, dir, name string) (certFile, keyFile strin
 // exporter serving through its exporter-toolkit web config: server TLS,
 // required client certificates and a bcrypt basic-auth user.
 func TestExporterURLWithTLSAndBasicAuth(t *testing.T) {
+	grantPlanRBAC(t)
 	dir := t.TempDir()
 	ca := issue(t, nil, &x509.Certificate{Subject: pkix.Name{CommonName: "orphans e2e CA"}, IsCA: true,
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign})
@@ -157,9 +158,9 @@ func TestExporterURLWithTLSAndBasicAuth(t *testing.T) {
 
 	// Reclaim's fresh check goes the same authenticated way.
 	secret := "tls-e2e-secret-" + tok[:8]
-	dp := deprovisiontest.New(t, secret)
+	dp := deprovisiontest.New(t, secret, operator)
 	r = orphans(t, operator, []string{plugin.EnvDeprovisionURL + "=" + dp.URL, plugin.EnvDeprovisionToken + "=" + secret},
-		append([]string{"reclaim", ns, "--reason=" + reason, "--yes", "--exporter-password-file=" + pwFile}, tlsFlags...)...)
+		append(append([]string{"reclaim", ns, "--reason=" + reason, "--yes", "--exporter-password-file=" + pwFile}, tlsFlags...), lowFloors...)...)
 	if r.code != 0 || len(dp.Requests()) != 1 {
 		t.Fatalf("reclaim through the TLS exporter:\n%s", r)
 	}

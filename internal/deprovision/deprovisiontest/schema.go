@@ -29,7 +29,7 @@ type Schema struct {
 var knownKeywords = map[string]bool{
 	"type": true, "required": true, "properties": true, "additionalProperties": true,
 	"minLength": true, "format": true, "enum": true, "minimum": true, "$ref": true,
-	"description": true, "pattern": true,
+	"description": true, "pattern": true, "items": true,
 }
 
 // LoadSchema returns the named schema of components.schemas in the
@@ -159,6 +159,19 @@ func (s *Schema) check(sch map[string]any, at string, seen map[string]bool) erro
 			return fmt.Errorf("schema %s: only additionalProperties: false is supported", at)
 		}
 	}
+	if it, ok := sch["items"]; ok {
+		is, isObject := it.(map[string]any)
+		if !isObject {
+			return fmt.Errorf("schema %s: items is not an object", at)
+		}
+		r, err := s.resolve(is)
+		if err != nil {
+			return err
+		}
+		if err := s.check(r, at+"[]", seen); err != nil {
+			return err
+		}
+	}
 	props, _ := sch["properties"].(map[string]any)
 	for name, p := range props {
 		ps, ok := p.(map[string]any)
@@ -251,6 +264,17 @@ func (s *Schema) validate(sch map[string]any, v any, at string, problems *[]stri
 		case "date-time":
 			if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
 				add("%q is not an RFC 3339 date-time", str)
+			}
+		}
+	case "array":
+		arr, ok := v.([]any)
+		if !ok {
+			add("want an array")
+			return
+		}
+		if is, ok := sch["items"].(map[string]any); ok {
+			for i, e := range arr {
+				s.validate(is, e, fmt.Sprintf("%s[%d]", at, i), problems)
 			}
 		}
 	case "boolean":

@@ -12,6 +12,15 @@
 // any status (202, 500 twice), a delay past the client's timeout, a body
 // of its choosing; IgnoreDryRun answers dry runs as if they were real; and
 // SetCapabilities changes what /v1/capabilities says.
+//
+// Like the platform, it maps each bearer secret to one identity and
+// refuses (403) a request whose actor is not that identity. It registers
+// plans (POST /v1/plans, author = the identity) and enforces them on a
+// request that names one: the actor is not the author (403, unless
+// self_approved and RefuseSelfApproval is off), plan_author and
+// plan_expires_at are the registered ones (403, 409), the plan has not
+// expired and the namespace, with its evidence digest, is one of its
+// items (409).
 package deprovisiontest
 
 import (
@@ -89,9 +98,13 @@ type Server struct {
 	// URL is the base URL to configure the client with.
 	URL string
 
-	srv    *httptest.Server
-	secret string
-	schema *Schema
+	srv *httptest.Server
+	// identities maps each bearer secret to the identity it authenticates.
+	identities map[string]string
+	schema     *Schema
+	planSchema *Schema
+	plans      map[string]registered
+	now        func() time.Time
 
 	mu           sync.Mutex
 	script       map[string][]Response
@@ -105,22 +118,61 @@ type Server struct {
 	capQueries   int
 }
 
-// New starts a stand-in on loopback that accepts secret as its bearer
-// secret. It is closed when the test ends.
-func New(t testing.TB, secret string) *Server {
+// registered is a plan as its author registered it.
+type registered struct {
+	author, digest string
+	expiresAt      time.Time
+	// items maps each namespace to the evidence digest planned for it.
+	items map[string]string
+}
+
+// New starts a stand-in on loopback that accepts secret as the bearer
+// secret of identity. It is closed when the test ends.
+func New(t testing.TB, secret, identity string) *Server {
 	t.Helper()
 	schema, err := LoadSchema("DeprovisionRequest")
 	if err != nil {
 		t.Fatalf("deprovision stand-in: %v", err)
 	}
+	planSchema, err := LoadSchema("Plan")
+	if err != nil {
+		t.Fatalf("deprovision stand-in: %v", err)
+	}
 	s := &Server{
-		secret: secret, schema: schema, script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{},
-		capabilities: Response{Body: api.Capabilities{DryRun: true}},
+		identities: map[string]string{secret: identity}, schema: schema, planSchema: planSchema, plans: map[string]registered{}, now: time.Now,
+		script: map[string][]Response{}, byKey: map[string]stored{}, arrived: map[string]int{},
+		capabilities: Response{Body: api.Capabilities{DryRun: true, Plans: true}},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// SetNow sets the stand-in's clock, by which plans expire.
+func (s *Server) SetNow(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// AddIdentity accepts secret as the bearer secret of identity.
+func (s *Server) AddIdentity(secret, identity string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identities[secret] = identity
+}
+
+// identity returns who the request's bearer secret authenticates, "" for
+// nobody.
+func (s *Server) identity(r *http.Request) string {
+	secret, ok := strings.CutPrefix(r.Header.Get(api.HeaderAuthorization), "Bearer ")
+	if !ok || secret == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.identities[secret]
 }
 
 // Respond scripts the answers for requests whose provider_resource_id is
@@ -175,7 +227,7 @@ func (s *Server) Keys() []string {
 }
 
 // Requests returns a copy of every deprovision request received so far
-// (everything but capability queries), in order.
+// (everything but capability queries and plan registrations), in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,6 +259,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveCapabilities(w, r)
 		return
 	}
+	if r.URL.Path == api.PlansPath {
+		s.servePlans(w, r)
+		return
+	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	rec := Request{
 		Received:       time.Now(),
@@ -214,10 +270,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Path:           r.URL.Path,
 		IdempotencyKey: r.Header.Get(api.HeaderIdempotencyKey),
 		UserAgent:      r.Header.Get("User-Agent"),
-		Authorized:     r.Header.Get(api.HeaderAuthorization) == "Bearer "+s.secret,
 		Raw:            raw,
 	}
-	status, answer := s.handle(&rec, r)
+	who := s.identity(r)
+	rec.Authorized = who != ""
+	status, answer := s.handle(&rec, r, who)
 	rec.Status = status
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
@@ -227,7 +284,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
-func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
+func (s *Server) handle(rec *Request, r *http.Request, who string) (int, []byte) {
 	switch {
 	case r.Method != http.MethodPost:
 		rec.Violations = append(rec.Violations, "method "+r.Method+", want POST")
@@ -269,8 +326,14 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec.Body.Actor != who {
+		return http.StatusForbidden, errorBody("the actor is not the identity of the bearer secret")
+	}
 	if s.fourEyes && rec.Body.Evidence.PlanAuthor != "" && rec.Body.Evidence.PlanAuthor == rec.Body.Actor {
 		return http.StatusForbidden, errorBody("four eyes: the author of a plan cannot approve it")
+	}
+	if status, msg := s.planRefusal(rec.Body); status != 0 {
+		return status, errorBody(msg)
 	}
 	if prev, ok := s.byKey[rec.IdempotencyKey]; ok {
 		if prev.action != actionOf(rec.Body) {
@@ -320,7 +383,7 @@ func (s *Server) handle(rec *Request, r *http.Request) (int, []byte) {
 
 func (s *Server) serveCapabilities(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if r.Header.Get(api.HeaderAuthorization) != "Bearer "+s.secret {
+	if s.identity(r) == "" {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write(errorBody("missing or wrong bearer secret"))
 		return
@@ -367,4 +430,87 @@ func (s *Server) next(namespace string) Response {
 func errorBody(msg string) []byte {
 	b, _ := json.Marshal(api.Error{Error: msg})
 	return b
+}
+
+// planRefusal returns the status and reason with which the platform
+// refuses a request that names a plan, or 0 when it names none or the
+// plan allows it. The caller holds s.mu.
+func (s *Server) planRefusal(r api.DeprovisionRequest) (int, string) {
+	ev := r.Evidence
+	if ev.PlanID == "" {
+		return 0, ""
+	}
+	p, ok := s.plans[ev.PlanID]
+	switch {
+	case !ok:
+		return http.StatusConflict, "no such plan"
+	case ev.PlanAuthor != p.author:
+		return http.StatusForbidden, "evidence.plan_author is not the plan's registered author"
+	case r.Actor == p.author && (!ev.SelfApproved || s.fourEyes):
+		return http.StatusForbidden, "four eyes: the author of a plan cannot approve it"
+	case ev.PlanDigest != p.digest:
+		return http.StatusConflict, "evidence.plan_digest is not the registered plan's"
+	case ev.PlanExpiresAt == nil || !ev.PlanExpiresAt.Equal(p.expiresAt):
+		return http.StatusConflict, "evidence.plan_expires_at is not the registered plan's expiry"
+	case !s.now().Before(p.expiresAt):
+		return http.StatusConflict, "the plan has expired"
+	}
+	if d, ok := p.items[r.ProviderResourceID]; !ok || d != ev.EvidenceDigest {
+		return http.StatusConflict, "the namespace, with this evidence, is not in the plan"
+	}
+	return 0, ""
+}
+
+// servePlans registers a plan under the identity of the bearer secret.
+func (s *Server) servePlans(w http.ResponseWriter, r *http.Request) {
+	answer := func(status int, body any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	if r.Method != http.MethodPost {
+		answer(http.StatusMethodNotAllowed, api.Error{Error: "method not allowed"})
+		return
+	}
+	who := s.identity(r)
+	if who == "" {
+		answer(http.StatusUnauthorized, api.Error{Error: "missing or wrong bearer secret"})
+		return
+	}
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if v := s.planSchema.Validate(raw); len(v) > 0 {
+		answer(http.StatusBadRequest, api.Error{Error: "contract violation: " + strings.Join(v, "; ")})
+		return
+	}
+	var p api.Plan
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		answer(http.StatusBadRequest, api.Error{Error: "body does not decode: " + err.Error()})
+		return
+	}
+	switch {
+	case p.Author != who:
+		answer(http.StatusForbidden, api.Error{Error: "the plan's author is not the identity of the bearer secret"})
+		return
+	case p.PlanID != "":
+		answer(http.StatusBadRequest, api.Error{Error: "a plan to register has no plan_id yet"})
+		return
+	}
+	s.mu.Lock()
+	now := s.now()
+	s.mu.Unlock()
+	if !now.Before(p.ExpiresAt) {
+		answer(http.StatusConflict, api.Error{Error: "the plan has expired"})
+		return
+	}
+	reg := registered{author: who, digest: p.Digest, expiresAt: p.ExpiresAt, items: map[string]string{}}
+	for _, it := range p.Items {
+		reg.items[it.Namespace] = it.EvidenceDigest
+	}
+	id := uuid.NewString()
+	s.mu.Lock()
+	s.plans[id] = reg
+	s.mu.Unlock()
+	answer(http.StatusCreated, api.PlanRegistration{PlanID: id, Author: who})
 }
