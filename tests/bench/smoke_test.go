@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orphansweep/orphans/internal/kube"
 	"github.com/orphansweep/orphans/internal/testenv"
 )
 
@@ -163,7 +164,8 @@ func checkFeatures(t *testing.T, rep *Report, size Size, sweeps int) {
 	}
 	// Contents: one refresh of every candidate, then nothing asked per sweep.
 	c := f.Contents
-	perCandidate := 1 + 2 + 4 // the namespace; pods and PVCs; the kinds read for the last change
+	// The namespace, then a list of each kind read: pods, PVCs and those read for the last change.
+	perCandidate := kube.ContentsOptions{}.RequestsPerNamespace()
 	if f.RefreshRequests["get"] != f.Orphans || f.RefreshRequests["list"] != (perCandidate-1)*f.Orphans || f.RefreshCounted != perCandidate*f.Orphans || f.Refresh <= 0 {
 		t.Errorf("contents refresh: %v (exporter's count %d) in %v", f.RefreshRequests, f.RefreshCounted, f.Refresh)
 	}
