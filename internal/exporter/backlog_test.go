@@ -73,3 +73,77 @@ func TestBusyContentsLoopLeavesFreshChecksAlone(t *testing.T) {
 		t.Fatal("the contents loop read every candidate: it was not busy")
 	}
 }
+
+// Fresh checks of live namespaces, however many at once, read no contents:
+// the verdict comes first, and a live namespace is no candidate.
+// contents_requests_total does not move.
+func TestFreshChecksOfLiveNamespacesReadNoContents(t *testing.T) {
+	ctx := context.Background()
+	const pfx = "livecheck-customer-"
+	tok := func(i int) string { return fmt.Sprintf("11ec0000-0000-4000-8000-%012d", i) }
+	var rows []testenv.Row
+	for i := range 10 {
+		rows = append(rows, testenv.Row{Token: tok(i), Status: "active", ResourceType: "redis", CreatedAt: time.Now().Add(-time.Hour)})
+		if _, err := createNamespace(ctx, pfx+tok(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One orphan, so that the contents loop has something to read.
+	orphan := tok(99)
+	rows = append(rows, testenv.Row{Token: orphan, Status: "deleted", ResourceType: "redis", CreatedAt: time.Now().Add(-time.Hour)})
+	if _, err := createNamespace(ctx, pfx+orphan, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.InsertRows(ctx, ledgerDSN, rows); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(fleetGrace)
+
+	r := start(t, testConfig(t, exporterUser(t, "exporter-livecheck"), destructiveEnv(), "--namespace.prefix="+pfx,
+		"--sweep.confirmations=1", "--ghosts.interval=0s", "--sweep.max-candidate-fraction=1", "--contents.interval=1h"))
+	// The loop's first round, right after the first sweep, reads the orphan.
+	const requests = "instant_orphan_db_sweep_contents_requests_total"
+	uid := r.sweeper.Latest().Candidates[0].NamespaceUID
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if c, ok := r.contents.book.get(pfx+orphan, uid); ok {
+			if c.Failed {
+				t.Fatalf("the orphan's contents: %+v", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the contents loop did not read the orphan in a minute")
+		}
+	}
+	before := r.metric(t, requests)
+	if before == 0 {
+		t.Fatal("the contents loop read the orphan without a request")
+	}
+
+	var wg sync.WaitGroup
+	codes, whys := make([]int, 10), make([]string, 10)
+	for i := range 10 {
+		wg.Go(func() {
+			var nc api.NotCandidate
+			codes[i] = r.getJSON(t, "/candidates/"+pfx+tok(i), &nc)
+			whys[i] = nc.Why
+		})
+	}
+	wg.Wait()
+	answered := 0
+	for i := range 10 {
+		switch {
+		case codes[i] == http.StatusNotFound && whys[i] == api.WhyLive:
+			answered++
+		case codes[i] == http.StatusTooManyRequests:
+		default:
+			t.Errorf("fresh check of live %s: %d %q", pfx+tok(i), codes[i], whys[i])
+		}
+	}
+	if answered == 0 {
+		t.Fatal("no fresh check of a live namespace was answered")
+	}
+	if after := r.metric(t, requests); after != before {
+		t.Fatalf("%d fresh checks of live namespaces made %v contents requests", answered, after-before)
+	}
+}
