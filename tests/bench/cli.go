@@ -102,9 +102,21 @@ func Main(args []string) int {
 	}
 	// text is what the run writes: the whole report, or with
 	// --features-only the features' section in the report already in --out.
+	// The soak's section, written by `make soak`, is kept either way.
 	text := func(rep *Report) (string, error) {
+		var old []byte
+		if *out != "" {
+			var err error
+			if old, err = os.ReadFile(*out); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", err
+			}
+		}
 		if !*featOnly {
-			return rep.Markdown(), nil
+			doc := rep.Markdown()
+			if soak, ok := Section(string(old), SoakHeading); ok {
+				doc = ReplaceSection(doc, soak, PureDecisionHeading, TargetsHeading)
+			}
+			return doc, nil
 		}
 		if rep.Features == nil {
 			return "", errors.New("no features measured")
@@ -112,10 +124,6 @@ func Main(args []string) int {
 		section := rep.Features.Markdown(rep.Options, rep.Machine)
 		if *out == "" {
 			return section, nil
-		}
-		old, err := os.ReadFile(*out)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", err
 		}
 		return ReplaceSection(string(old), section, PureDecisionHeading, TargetsHeading), nil
 	}
