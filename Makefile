@@ -120,7 +120,7 @@ SOAK_OUTAGE     ?= 30s
 soak: bench-build ## Run the exporter for SOAK_DURATION (20m) on SOAK_NAMESPACES and SOAK_ROWS under churn, restarting PostgreSQL and the API server once; rewrites only the soak's section of docs/BENCHMARKS.md.
 	$(GO) build -o $(BENCH_DIR)/soak ./hack/soak
 	$(BENCH_DIR)/soak --exporter=$(BENCH_DIR)/orphans-exporter --duration=$(SOAK_DURATION) --size=$(SOAK_NAMESPACES)x$(SOAK_ROWS) \
-		--outage=$(SOAK_OUTAGE) --workdir=$(BENCH_DIR)/soak --out=docs/BENCHMARKS.md
+		--outage=$(SOAK_OUTAGE) --workdir=$(BENCH_DIR)/soak-run --out=docs/BENCHMARKS.md
 
 .PHONY: clean
 clean: ## Remove build output (keeps the cached test binaries in bin/k8s).
