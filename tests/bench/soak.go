@@ -233,10 +233,17 @@ func (r *soakRun) run(ctx context.Context) error {
 			return true
 		}
 	}
-	if wait(r.o.Duration*2/5) && r.outage(ctx, "PostgreSQL", &r.pausedRows, func() error { return r.b.pg.Halt() }, func() error { return r.b.pg.Start(ctx) }) == nil &&
-		wait(r.o.Duration*13/20) && r.outage(ctx, "API server", &r.pausedNamespaces, r.b.cp.StopAPIServer, r.b.cp.StartAPIServer) == nil {
-		wait(r.o.Duration)
+	if wait(r.o.Duration * 2 / 5) {
+		if err := r.outage(ctx, "PostgreSQL", &r.pausedRows, r.b.pg.Halt, func() error { return r.b.pg.Start(ctx) }); err != nil {
+			fail(err)
+		}
 	}
+	if wait(r.o.Duration * 13 / 20) {
+		if err := r.outage(ctx, "API server", &r.pausedNamespaces, r.b.cp.StopAPIServer, r.b.cp.StartAPIServer); err != nil {
+			fail(err)
+		}
+	}
+	wait(r.o.Duration)
 	cancel()
 	wg.Wait()
 	if runErr != nil {
@@ -373,9 +380,10 @@ func (r *soakRun) sample(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.s.Samples = append(r.s.Samples, s)
+	judged := len(r.s.Checks)
 	r.mu.Unlock()
 	r.progress("soak: RSS %s, %d goroutines, %d open fds, %d PostgreSQL and %d API server connections; %d sweeps judged",
-		mib(rss), s.Goroutines, s.OpenFDs, pgConns, apiConns, len(r.s.Checks))
+		mib(rss), s.Goroutines, s.OpenFDs, pgConns, apiConns, judged)
 	return nil
 }
 
