@@ -43,7 +43,7 @@ type SoakOptions struct {
 	Workers        int
 	WorkDir        string
 	Command, Make  string
-	Progress       func(format string, args ...any)
+	Progress       func(format string, args ...any) `json:"-"`
 }
 
 // Flags of the soak's exporter after the bench's own: contents on and
@@ -160,8 +160,11 @@ type soakRun struct {
 	mu sync.Mutex
 	// last is the start of the last sweep judged.
 	last time.Time
-	// pausedRows and pausedNamespaces stop the driver's changes to what is down.
+	// pausedRows and pausedNamespaces stop the driver's changes to what is
+	// down; round is held through each round of changes, so that a pause
+	// takes effect before the stop.
 	pausedRows, pausedNamespaces bool
+	round                        sync.Mutex
 }
 
 func (r *soakRun) progress(format string, args ...any) {
@@ -301,6 +304,8 @@ func (r *soakRun) outage(ctx context.Context, what string, pause *bool, stop, st
 }
 
 func (r *soakRun) setPaused(p *bool, v bool) {
+	r.round.Lock()
+	defer r.round.Unlock()
 	r.mu.Lock()
 	*p = v
 	r.mu.Unlock()
@@ -335,9 +340,14 @@ func (r *soakRun) poll(ctx context.Context) error {
 }
 
 func (r *soakRun) churn(ctx context.Context, d *driver) error {
+	r.round.Lock()
+	defer r.round.Unlock()
 	r.mu.Lock()
 	rows, nss := !r.pausedRows, !r.pausedNamespaces
 	r.mu.Unlock()
+	if rows && nss {
+		d.resolve(ctx)
+	}
 	if nss {
 		d.create(ctx)
 		d.delete(ctx)
@@ -413,15 +423,43 @@ type driver struct {
 	// namespace, then an orphan.
 	flipCreate, flipDelete bool
 	fails                  int
+	// failed are the namespaces whose last change failed, to be read back.
+	failed []string
 }
 
-func (d *driver) done(kind string, finish func(bool), err error) {
+func (d *driver) done(kind, name string, finish func(bool), err error) {
 	finish(err == nil)
 	if err != nil {
 		d.fails++
+		d.failed = append(d.failed, name)
 		return
 	}
 	d.counts[kind]++
+}
+
+// resolve reads back the state of the namespaces whose change failed; those
+// it cannot read yet wait for the next round.
+func (d *driver) resolve(ctx context.Context) {
+	var left []string
+	for _, name := range d.failed {
+		tok, _, _ := d.truth.Lookup(name)
+		var st NSState
+		_, err := d.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			left = append(left, name)
+			continue
+		default:
+			st.Exists = true
+		}
+		if err := d.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM resources WHERE token = $1 AND status = ANY($2))", tok, liveStatuses).Scan(&st.Live); err != nil {
+			left = append(left, name)
+			continue
+		}
+		d.truth.Resolve(name, st)
+	}
+	d.failed = left
 }
 
 // create makes a tenant namespace: alternately one with a live row written
@@ -446,7 +484,7 @@ func (d *driver) create(ctx context.Context) {
 	if live {
 		kind = "namespaces created with a live row"
 	}
-	d.done(kind, finish, err)
+	d.done(kind, name, finish, err)
 }
 
 // delete removes a namespace, alternately a live one and an orphan, and
@@ -482,7 +520,7 @@ func (d *driver) delete(ctx context.Context) {
 	if live {
 		kind = "live namespaces deleted"
 	}
-	d.done(kind, finish, err)
+	d.done(kind, name, finish, err)
 }
 
 func waitGone(ctx context.Context, cs kubernetes.Interface, name string) error {
@@ -522,7 +560,7 @@ func (d *driver) turn(ctx context.Context, live bool) {
 		kind = "tokens turned terminal"
 		_, err = d.pool.Exec(ctx, "UPDATE resources SET status = 'deleted' WHERE token = $1 AND status = ANY($2)", tok, liveStatuses)
 	}
-	d.done(kind, finish, err)
+	d.done(kind, name, finish, err)
 }
 
 func (d *driver) insertLive(ctx context.Context, tok, typ string) error {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,6 +67,15 @@ func SoakMain(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 1
+	}
+	if *workDir != "" {
+		raw, err := json.MarshalIndent(s, "", " ")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*workDir, "soak.json"), raw, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+		}
 	}
 	section := s.Markdown()
 	fmt.Print(section)

@@ -100,7 +100,7 @@ func (s *Soak) Markdown() string {
 	w("a namespace deleted and finalized (alternately a live one and an orphan), one namespace's live rows set to `deleted`, and one orphan given a new live row. ")
 	w("Row changes pause while PostgreSQL is down, namespace changes while the API server is. PostgreSQL stops (fast shutdown) at 40%% of the run, the API server at 65%%.\n")
 	w("- **Checks:** `/candidates` is read every 100 ms and each new sweep judged against the driver's record of its own changes. ")
-	w("A namespace is *settled* at a sweep when the driver changed neither it nor its rows from %s before the sweep started (the watch cache may lag) to the sweep's end; a change that failed leaves its namespace unsettled for good. ", o.Settle)
+	w("A namespace is *settled* at a sweep when the driver changed neither it nor its rows from %s before the sweep started (the watch cache may lag) to the sweep's end; a change that failed leaves its namespace unsettled until the driver has read its namespace and rows back. ", o.Settle)
 	w("A check is **exact** when every settled orphan is listed and nothing settled that is not an orphan is. ")
 	w("A **reclaimable false positive** is a candidate marked reclaimable that is not a settled orphan: either known not to be an orphan throughout the sweep, or changed during it.\n\n")
 
@@ -112,7 +112,7 @@ func (s *Soak) Markdown() string {
 	w("| **reclaimable false positives**: not an orphan / changed during the sweep | **%d** / %d |\n", t.FalseNotOrphan, t.FalseUnsettle)
 	w("| most candidates listed by one sweep; most namespaces unsettled at one sweep | %d; %d |\n", t.MaxListed, t.MaxUnsettled)
 	w("| `/candidates` answers that were not a successful sweep | %d |\n", len(s.Failed))
-	w("| driver's changes | %s; %d failed, %d namespaces left unsettled |\n\n", verbs(s.Changes), s.ChangeFails, s.Unsure)
+	w("| driver's changes | %s; %d failed (read back afterwards), %d namespaces never read back |\n\n", verbs(s.Changes), s.ChangeFails, s.Unsure)
 
 	if len(s.Samples) > 0 {
 		first, last := s.Samples[0], s.Samples[len(s.Samples)-1]

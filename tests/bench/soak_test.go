@@ -174,3 +174,25 @@ func TestCountPeers(t *testing.T) {
 		t.Fatalf("countPeers = %d, want 1", n)
 	}
 }
+
+func TestResolveEndsAFailedChange(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	tr := NewTruth(clock.Now)
+	tr.Add("ns-a", "ta", "redis", NSState{Exists: true, Live: true})
+	clock.now = t0.Add(10 * time.Second)
+	tr.Begin("ns-a", "ta", "redis", NSState{Exists: true})(false)
+	clock.now = t0.Add(40 * time.Second)
+	// The update did not take: the token is still live.
+	tr.Resolve("ns-a", NSState{Exists: true, Live: true})
+
+	if c := tr.Judge(sweepDoc(t0.Add(30*time.Second), []string{"ns-a"}), 2*time.Second); !c.Exact() || c.Unsettled != 1 {
+		t.Fatalf("before the read-back ns-a is unsettled: %+v", c)
+	}
+	c := tr.Judge(sweepDoc(t0.Add(time.Minute), []string{"ns-a"}, "ns-a"), 2*time.Second)
+	if c.Exact() || !slices.Equal(c.FalseNotOrphan, []string{"ns-a"}) || c.Why["ns-a"] != "live" {
+		t.Fatalf("after the read-back ns-a is known live: %+v", c)
+	}
+	if tr.Unsure() != 0 || len(tr.Pick(func(s NSState) bool { return s.Live })) != 1 {
+		t.Fatalf("a resolved change is done: unsure %d", tr.Unsure())
+	}
+}

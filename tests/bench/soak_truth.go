@@ -103,6 +103,22 @@ func (t *Truth) Begin(name, token, resourceType string, after NSState) func(ok b
 	}
 }
 
+// Resolve ends the failed change of name, if it has one, with the state
+// the driver read back now: the namespace was in transition from the
+// change's issue until now.
+func (t *Truth) Resolve(name string, actual NSState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, ok := t.names[name]
+	if !ok || len(h.changes) == 0 {
+		return
+	}
+	last := &h.changes[len(h.changes)-1]
+	if last.done.IsZero() {
+		last.done, last.after = t.clock(), actual
+	}
+}
+
 // Pick returns the names whose latest known state satisfies keep, sorted,
 // leaving out those with a change that failed or is in flight.
 func (t *Truth) Pick(keep func(NSState) bool) []string {
