@@ -190,11 +190,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer os.RemoveAll(dir)
 		o.WorkDir = dir
 	}
-	rep := &Report{Started: time.Now(), Options: o}
-	rep.Machine = Machine{CPU: cpuModel(), Cores: strconv.Itoa(runtime.NumCPU()), Memory: memTotal(), Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		rep.Machine.Kernel = strings.TrimSpace(string(b))
-	}
+	rep := &Report{Started: time.Now(), Options: o, Machine: describeMachine()}
 	all := len(o.Sizes) + len(o.ExporterOnly)
 	for i, size := range append(append([]Size{}, o.Sizes...), o.ExporterOnly...) {
 		res, err := runSize(ctx, o, size, i < len(o.Sizes), &rep.Machine)
@@ -232,6 +228,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// describeMachine is what the report says of the machine; the versions of
+// PostgreSQL and the API server are filled in once they run.
+func describeMachine() Machine {
+	m := Machine{CPU: cpuModel(), Cores: strconv.Itoa(runtime.NumCPU()), Memory: memTotal(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
 func (o Options) progress(format string, args ...any) {
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -249,6 +255,8 @@ type bed struct {
 	cp          *testenv.ControlPlane
 	kubeconfigs map[string]string
 	dir         string
+	// exporterEnv is added to the exporter's environment.
+	exporterEnv []string
 	// LoadLedger and Create are how long the ledger and the namespaces took.
 	loadLedger, create time.Duration
 }
@@ -352,7 +360,7 @@ func (b *bed) startExporter(o Options, name, user string, extra ...string) (*pro
 		"--sweep.interval=" + interval, "--sweep.timeout=" + interval, "--ledger.query-timeout=" + interval,
 		"--sweep.grace=0s", "--kubernetes.qps=-1", "--log.level=warn",
 	}, extra...)
-	proc, err := startProcess(name, argv, b.env("ORPHAN_DB_SWEEP_ENABLED=true"), url, metricsURL, filepath.Join(b.dir, name+".log"))
+	proc, err := startProcess(name, argv, b.env(append([]string{"ORPHAN_DB_SWEEP_ENABLED=true"}, b.exporterEnv...)...), url, metricsURL, filepath.Join(b.dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}

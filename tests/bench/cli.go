@@ -129,7 +129,15 @@ func Main(args []string) int {
 	}
 	// text is what the run writes: the whole report, or with
 	// --features-only the features' section in the report already in --out.
+	// The soak's section, written by `make soak`, is kept either way.
 	text := func(rep *Report) (string, error) {
+		var old []byte
+		if *out != "" {
+			var err error
+			if old, err = os.ReadFile(*out); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", err
+			}
+		}
 		var section string
 		switch {
 		case *featOnly && rep.Features != nil:
@@ -139,14 +147,20 @@ func Main(args []string) int {
 		case *featOnly || *frOnly:
 			return "", errors.New("nothing measured")
 		default:
-			return rep.Markdown(), nil
+			doc := rep.Markdown()
+			kept := []string{SoakHeading}
+			if rep.Fresh == nil {
+				kept = append(kept, FreshHeading)
+			}
+			for _, heading := range kept {
+				if sec, ok := Section(string(old), heading); ok {
+					doc = ReplaceSection(doc, sec, PureDecisionHeading, TargetsHeading)
+				}
+			}
+			return doc, nil
 		}
 		if *out == "" {
 			return section, nil
-		}
-		old, err := os.ReadFile(*out)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", err
 		}
 		return ReplaceSection(string(old), section, PureDecisionHeading, TargetsHeading), nil
 	}

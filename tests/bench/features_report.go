@@ -196,6 +196,21 @@ func ReplaceSection(doc, section string, before ...string) string {
 	return doc + body
 }
 
+// Section returns the section of doc that starts with the level-2 heading
+// line heading, up to the next level-1 or level-2 heading, without the
+// blank lines before that.
+func Section(doc, heading string) (string, bool) {
+	start, ok := headingAt(doc, heading, 0)
+	if !ok {
+		return "", false
+	}
+	end := len(doc)
+	if next, ok := nextHeading(doc, start+len(heading)); ok {
+		end = next
+	}
+	return strings.TrimRight(doc[start:end], "\n") + "\n", true
+}
+
 // headingAt finds the line that is exactly heading, from offset from on.
 func headingAt(doc, heading string, from int) (int, bool) {
 	return lineAt(doc, from, func(line string) bool { return line == heading })

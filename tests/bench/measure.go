@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -254,22 +255,37 @@ func candidates(ctx context.Context, base string) (*api.Candidates, time.Duratio
 // metricSum reads GET /metrics and returns the sum of a counter's or a
 // gauge's series, or a histogram's sample count.
 func metricSum(ctx context.Context, base, name string) (float64, error) {
-	code, body, _, err := get(ctx, base+"/metrics")
+	mfs, err := scrape(ctx, base)
 	if err != nil {
 		return 0, err
-	}
-	if code != http.StatusOK {
-		return 0, fmt.Errorf("/metrics: %d", code)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("/metrics: %w", err)
 	}
 	mf, ok := mfs[name]
 	if !ok {
 		return 0, fmt.Errorf("/metrics has no %s", name)
 	}
+	return familySum(mf), nil
+}
+
+// scrape reads GET /metrics into its metric families.
+func scrape(ctx context.Context, base string) (map[string]*dto.MetricFamily, error) {
+	code, body, _, err := get(ctx, base+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("/metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("/metrics: %w", err)
+	}
+	return mfs, nil
+}
+
+// familySum is the sum of a counter's or a gauge's series, or a
+// histogram's sample count; 0 for a family that is absent.
+func familySum(mf *dto.MetricFamily) float64 {
 	var v float64
 	for _, m := range mf.GetMetric() {
 		switch {
@@ -281,7 +297,7 @@ func metricSum(ctx context.Context, base, name string) (float64, error) {
 			v += float64(m.GetHistogram().GetSampleCount())
 		}
 	}
-	return v, nil
+	return v
 }
 
 // requestsBy counts the API requests of user by verb, from the audit log,
