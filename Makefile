@@ -129,12 +129,11 @@ bench-features: bench-build ## Measure only the ghost sweep and contents at BENC
 	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --features-only --features=$(BENCH_FEATURES) \
 		--ghost-interval=$(BENCH_GHOST_INTERVAL) --sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) --out=docs/BENCHMARKS.md
 
-<<<<<<< HEAD
 .PHONY: bench-fresh
 bench-fresh: bench-build ## Measure only fresh checks of candidates while the contents loop reads (1 000 candidates at BENCH_FRESH); rewrites only their section of docs/BENCHMARKS.md (about fifteen minutes).
 	$(BENCH_DIR)/bench --exporter=$(BENCH_DIR)/orphans-exporter --fresh-only --fresh=$(BENCH_FRESH) \
 		--sweeps=$(BENCH_SWEEPS) --interval=$(BENCH_INTERVAL) --out=docs/BENCHMARKS.md
-=======
+
 SOAK_DURATION   ?= 20m
 SOAK_NAMESPACES ?= 5000
 SOAK_ROWS       ?= 500000
@@ -145,7 +144,6 @@ soak: bench-build ## Run the exporter for SOAK_DURATION (20m) on SOAK_NAMESPACES
 	$(GO) build -o $(BENCH_DIR)/soak ./hack/soak
 	$(BENCH_DIR)/soak --exporter=$(BENCH_DIR)/orphans-exporter --duration=$(SOAK_DURATION) --size=$(SOAK_NAMESPACES)x$(SOAK_ROWS) \
 		--outage=$(SOAK_OUTAGE) --workdir=$(BENCH_DIR)/soak-run --out=docs/BENCHMARKS.md
->>>>>>> soak20
 
 .PHONY: clean
 clean: ## Remove build output (keeps the cached test binaries in bin/k8s).

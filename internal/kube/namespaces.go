@@ -27,7 +27,11 @@ var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namesp
 //
 // A cache cannot tell a quiet cluster from a dead connection, so Namespaces
 // watches its own list and watch calls: the cache is trusted only while the
-// most recent of them succeeded.
+// most recent of them succeeded and, after a failure, once the informer has
+// taken in something the API server sent since (an event, a bookmark or a
+// list): a watch call that succeeds again says nothing about the changes
+// made meanwhile, which an API server that has just restarted may deliver
+// many seconds later.
 type Namespaces struct {
 	client   metadata.Interface
 	informer cache.SharedIndexInformer
@@ -36,6 +40,11 @@ type Namespaces struct {
 	mu      sync.Mutex
 	lastErr error
 	errAt   time.Time
+	// errRV is the informer's resource version at the latest failure;
+	// recovering is set from a failure until the informer's resource
+	// version has moved past it.
+	errRV      string
+	recovering bool
 }
 
 // NewNamespaces prepares the informer; Run starts it. selector is a label
@@ -103,11 +112,19 @@ func (n *Namespaces) Synced() bool { return n.informer.HasSynced() }
 // Healthy returns nil when the cache can be trusted: it has synced and the
 // latest list or watch call succeeded.
 func (n *Namespaces) Healthy() error {
+	rv := n.informer.LastSyncResourceVersion()
 	n.mu.Lock()
 	err, at := n.lastErr, n.errAt
+	if err == nil && n.recovering && rv != n.errRV {
+		n.recovering = false
+	}
+	recovering := n.recovering
 	n.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("namespace watch failing since %s: %w", at.UTC().Format(time.RFC3339), err)
+	}
+	if recovering {
+		return fmt.Errorf("namespace watch failed at %s and is back, but nothing the API server sent since has reached the cache yet", at.UTC().Format(time.RFC3339))
 	}
 	if !n.informer.HasSynced() {
 		return errors.New("namespace cache not synced yet")
@@ -116,16 +133,17 @@ func (n *Namespaces) Healthy() error {
 }
 
 func (n *Namespaces) observe(err error) {
+	rv := n.informer.LastSyncResourceVersion()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err == nil {
 		n.lastErr = nil
 		return
 	}
-	if n.lastErr == nil {
+	if n.lastErr == nil && !n.recovering {
 		n.errAt = time.Now()
 	}
-	n.lastErr = err
+	n.lastErr, n.errRV, n.recovering = err, rv, true
 }
 
 // List returns the cached namespaces. It makes no request.
