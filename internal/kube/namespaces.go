@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,11 +28,12 @@ var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namesp
 //
 // A cache cannot tell a quiet cluster from a dead connection, so Namespaces
 // watches its own list and watch calls: the cache is trusted only while the
-// most recent of them succeeded and, after a failure, once the informer has
-// taken in something the API server sent since (an event, a bookmark or a
-// list): a watch call that succeeds again says nothing about the changes
-// made meanwhile, which an API server that has just restarted may deliver
-// many seconds later.
+// most recent of them succeeded and, after a failure, once the cache has
+// caught up with the API server: a watch call that succeeds again says
+// nothing about the changes made meanwhile, which an API server that has
+// just restarted may deliver many seconds later. The cache has caught up
+// when the informer's resource version reaches that of a list read from the
+// API server after the failure.
 type Namespaces struct {
 	client   metadata.Interface
 	informer cache.SharedIndexInformer
@@ -40,11 +42,15 @@ type Namespaces struct {
 	mu      sync.Mutex
 	lastErr error
 	errAt   time.Time
-	// errRV is the informer's resource version at the latest failure;
-	// recovering is set from a failure until the informer's resource
-	// version has moved past it.
-	errRV      string
+	// recovering is set from a failure until the cache has caught up with
+	// target, the resource version of a list read after it (at checkedAt;
+	// empty until one succeeds).
 	recovering bool
+	target     string
+	checkedAt  time.Time
+	// currentRV reads the API server's resource version of the
+	// namespaces, now.
+	currentRV func(context.Context) (string, error)
 }
 
 // NewNamespaces prepares the informer; Run starts it. selector is a label
@@ -55,6 +61,15 @@ func NewNamespaces(cfg *rest.Config, selector string) (*Namespaces, error) {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
 	n := &Namespaces{client: client, timeout: cfg.Timeout}
+	// A list without a resource version is a consistent read: its version
+	// is the API server's at this moment.
+	n.currentRV = func(ctx context.Context) (string, error) {
+		list, err := client.Resource(namespacesGVR).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+		if err != nil {
+			return "", fmt.Errorf("list namespaces: %w", err)
+		}
+		return list.GetResourceVersion(), nil
+	}
 	if n.timeout <= 0 {
 		n.timeout = 10 * time.Second
 	}
@@ -112,19 +127,16 @@ func (n *Namespaces) Synced() bool { return n.informer.HasSynced() }
 // Healthy returns nil when the cache can be trusted: it has synced and the
 // latest list or watch call succeeded.
 func (n *Namespaces) Healthy() error {
-	rv := n.informer.LastSyncResourceVersion()
 	n.mu.Lock()
-	err, at := n.lastErr, n.errAt
-	if err == nil && n.recovering && rv != n.errRV {
-		n.recovering = false
-	}
-	recovering := n.recovering
+	err, at, recovering := n.lastErr, n.errAt, n.recovering
 	n.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("namespace watch failing since %s: %w", at.UTC().Format(time.RFC3339), err)
 	}
 	if recovering {
-		return fmt.Errorf("namespace watch failed at %s and is back, but nothing the API server sent since has reached the cache yet", at.UTC().Format(time.RFC3339))
+		if err := n.caughtUp(); err != nil {
+			return fmt.Errorf("namespace watch failed at %s and is back, but the cache has not caught up with the API server yet: %w", at.UTC().Format(time.RFC3339), err)
+		}
 	}
 	if !n.informer.HasSynced() {
 		return errors.New("namespace cache not synced yet")
@@ -132,8 +144,55 @@ func (n *Namespaces) Healthy() error {
 	return nil
 }
 
-func (n *Namespaces) observe(err error) {
+// recheck is how often, while the cache catches up, a list reads the
+// resource version it must reach: the API server's moves on.
+const recheck = 5 * time.Second
+
+// caughtUp returns nil once the informer's resource version has reached
+// that of a list read after the failure, and ends the recovery.
+func (n *Namespaces) caughtUp() error {
+	n.mu.Lock()
+	target, checkedAt := n.target, n.checkedAt
+	n.mu.Unlock()
+	if target == "" || time.Since(checkedAt) >= recheck {
+		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
+		defer cancel()
+		current, err := n.currentRV(ctx)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if target == "" || !resourceVersionAtLeast(target, current) {
+			target = current
+		}
+		n.target, n.checkedAt = target, time.Now()
+		n.mu.Unlock()
+	}
 	rv := n.informer.LastSyncResourceVersion()
+	if !resourceVersionAtLeast(rv, target) {
+		return fmt.Errorf("the cache is at resource version %q, the API server was at %q", rv, target)
+	}
+	n.mu.Lock()
+	if n.lastErr == nil {
+		n.recovering, n.target = false, ""
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// resourceVersionAtLeast reports whether resource version a is b or later.
+// Resource versions are opaque; the API server's are etcd revisions, which
+// compare as numbers, and any other compares only for equality.
+func resourceVersionAtLeast(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return x >= y
+}
+
+func (n *Namespaces) observe(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err == nil {
@@ -143,7 +202,8 @@ func (n *Namespaces) observe(err error) {
 	if n.lastErr == nil && !n.recovering {
 		n.errAt = time.Now()
 	}
-	n.lastErr, n.errRV, n.recovering = err, rv, true
+	// A failure during the recovery starts it again.
+	n.lastErr, n.recovering, n.target = err, true, ""
 }
 
 // List returns the cached namespaces. It makes no request.
