@@ -70,15 +70,13 @@ func runFresh(ctx context.Context, o Options, size Size, machine *Machine) (*Fre
 		if err := proc.alive(); err != nil {
 			return nil, err
 		}
+		// Until the exporter listens, the connection is refused.
 		doc, _, err := candidates(ctx, proc.url)
-		if err != nil {
-			return nil, err
-		}
-		if doc != nil && doc.Sweep.OK && len(doc.Candidates) == f.Candidates {
+		if err == nil && doc != nil && doc.Sweep.OK && len(doc.Candidates) == f.Candidates {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("fresh: the exporter did not list the fleet's %d candidates within 10m", f.Candidates)
+			return nil, fmt.Errorf("fresh: the exporter did not list the fleet's %d candidates within 10m (last: %v); log tail:\n%s", f.Candidates, err, tail(proc.logPath, 20))
 		}
 		time.Sleep(time.Second)
 	}
