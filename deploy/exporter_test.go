@@ -164,34 +164,9 @@ func runExporterUnderServiceAccount(t *testing.T) *exporterRun {
 	want := []string{"instant-customer-" + tokenTerminal, "instant-customer-" + tokenNoRow}
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer waitCancel()
-	var lastBody string
-	err = testenv.WaitFor(waitCtx, func() (bool, error) {
-		select {
-		case err := <-exited:
-			return false, fmt.Errorf("exporter exited: %v\n%s", err, logBuf.String())
-		default:
-		}
-		status, body, err := httpGet(ctx, "http://"+apiAddr+"/candidates")
-		if err != nil {
-			return false, nil // not listening yet
-		}
-		lastBody = fmt.Sprintf("%d %s", status, body)
-		if status != http.StatusOK {
-			return false, nil
-		}
-		var c api.Candidates
-		if err := json.Unmarshal(body, &c); err != nil {
-			return false, fmt.Errorf("/candidates: %w: %s", err, body)
-		}
-		var names []string
-		for _, cand := range c.Candidates {
-			names = append(names, cand.Namespace)
-		}
-		res.candidates = c
-		return c.Sweep.OK && slices.Equal(names, want), nil
-	})
+	res.candidates, err = waitForCandidates(waitCtx, "http://"+apiAddr+"/candidates", want, exited)
 	if err != nil {
-		t.Fatalf("waiting for a sweep that finds %v: %v\nlast answer: %s\nexporter log:\n%s", want, err, lastBody, logBuf.String())
+		t.Fatalf("%v\nexporter log:\n%s", err, logBuf.String())
 	}
 
 	status, body, err := httpGet(ctx, "http://"+addr+"/metrics")
@@ -274,6 +249,44 @@ func exporterCommandLine(t *testing.T, deployment *unstructured.Unstructured, li
 		t.Fatal("the Deployment does not set ORPHANS_LEDGER_DSN")
 	}
 	return args, env
+}
+
+// waitForCandidates polls the API listener until a successful sweep lists
+// exactly want, and returns that answer.
+func waitForCandidates(ctx context.Context, url string, want []string, exited <-chan error) (api.Candidates, error) {
+	var (
+		last string
+		doc  api.Candidates
+	)
+	err := testenv.WaitFor(ctx, func() (bool, error) {
+		select {
+		case err := <-exited:
+			return false, fmt.Errorf("the exporter exited: %v", err)
+		default:
+		}
+		status, body, err := httpGet(ctx, url)
+		if err != nil {
+			return false, nil // not listening yet
+		}
+		last = fmt.Sprintf("%d %s", status, body)
+		if status != http.StatusOK {
+			return false, nil
+		}
+		var c api.Candidates
+		if err := json.Unmarshal(body, &c); err != nil {
+			return false, fmt.Errorf("/candidates: %w: %s", err, body)
+		}
+		var names []string
+		for _, cand := range c.Candidates {
+			names = append(names, cand.Namespace)
+		}
+		doc = c
+		return c.Sweep.OK && slices.Equal(names, want), nil
+	})
+	if err != nil {
+		return doc, fmt.Errorf("waiting for a sweep that finds %v on %s: %w\nlast answer: %s", want, url, err, last)
+	}
+	return doc, nil
 }
 
 func freeAddr(t *testing.T) string {

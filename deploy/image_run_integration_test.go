@@ -5,7 +5,6 @@ package deploy_test
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -27,7 +26,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
-	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/testenv"
 )
 
@@ -121,7 +119,7 @@ func testImageRuns(t *testing.T, img v1.Image) {
 	}()
 
 	want := []string{"instant-customer-" + imageTokenTerminal, "instant-customer-" + imageTokenNoRow}
-	if err := waitForCandidates(ctx, "http://"+apiAddr+"/candidates", want, exited); err != nil {
+	if _, err := waitForCandidates(ctx, "http://"+apiAddr+"/candidates", want, exited); err != nil {
 		t.Fatalf("%v\nexporter log:\n%s", err, logBuf.String())
 	}
 	status, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
@@ -302,40 +300,6 @@ func imageRunLedger(ctx context.Context, t *testing.T) (dsn string, stop func())
 		t.Fatal(err)
 	}
 	return dsn, pg.Stop
-}
-
-// waitForCandidates polls the API listener until a successful sweep lists
-// exactly want.
-func waitForCandidates(ctx context.Context, url string, want []string, exited <-chan error) error {
-	var last string
-	err := testenv.WaitFor(ctx, func() (bool, error) {
-		select {
-		case err := <-exited:
-			return false, fmt.Errorf("the exporter exited: %v", err)
-		default:
-		}
-		status, body, err := httpGet(ctx, url)
-		if err != nil {
-			return false, nil // not listening yet
-		}
-		last = fmt.Sprintf("%d %s", status, body)
-		if status != http.StatusOK {
-			return false, nil
-		}
-		var c api.Candidates
-		if err := json.Unmarshal(body, &c); err != nil {
-			return false, fmt.Errorf("/candidates: %w: %s", err, body)
-		}
-		var names []string
-		for _, cand := range c.Candidates {
-			names = append(names, cand.Namespace)
-		}
-		return c.Sweep.OK && slices.Equal(names, want), nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for a sweep that finds %v on %s: %w\nlast answer: %s", want, url, err, last)
-	}
-	return nil
 }
 
 func hasSeries(text, metric, label string) bool {
