@@ -18,12 +18,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
 
-version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)}"
-if [[ "${version#v}" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]]; then
-	version="v${version#v}"
-else
-	version="v0.0.0-g${version#v}"
-fi
+# shellcheck source=release-version.sh
+source "${root}/hack/release-version.sh"
+version="$(release_version)"
 out="${DIST_DIR:-${root}/dist/release}"
 bin="${root}/bin"
 for tool in helm cyclonedx-gomod; do
