@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
@@ -42,12 +41,9 @@ type PlanOptions struct {
 	RuleFlags
 	DeprovisionFlags
 
+	verdictReader
 	namespaces  []string
-	now         func() time.Time
-	exporter    *exporterclient.Client
-	kube        kubernetes.Interface
 	deprovision *deprovision.Client
-	rules       claimRules
 }
 
 // NewCmdPlan returns `kubectl orphans plan` and its `show` subcommand.
@@ -102,14 +98,8 @@ func (o *PlanOptions) Complete(args []string) error {
 		}
 	}
 	o.Reason = strings.TrimSpace(o.Reason)
-	if o.now == nil {
-		o.now = time.Now
-	}
-	var err error
-	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
-		return err
-	}
-	if o.exporter, err = o.exporterClient(); err != nil {
+	err := o.verdictReader.complete(o.RootOptions, o.RuleFlags)
+	if err != nil {
 		return err
 	}
 	if o.kube, err = o.clientset(); err != nil {
@@ -274,11 +264,8 @@ type PlanShowOptions struct {
 	*RootOptions
 	RuleFlags
 
-	file     string
-	now      func() time.Time
-	rules    claimRules
-	exporter *exporterclient.Client
-	kube     kubernetes.Interface
+	verdictReader
+	file string
 }
 
 func newCmdPlanShow(root *RootOptions) *cobra.Command {
@@ -303,14 +290,8 @@ would refuse the plan as a whole.`,
 // Complete builds the clients; it contacts nothing.
 func (o *PlanShowOptions) Complete(_ *cobra.Command, args []string) error {
 	o.file = args[0]
-	if o.now == nil {
-		o.now = time.Now
-	}
-	var err error
-	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
-		return err
-	}
-	if o.exporter, err = o.exporterClient(); err != nil {
+	err := o.verdictReader.complete(o.RootOptions, o.RuleFlags)
+	if err != nil {
 		return err
 	}
 	if o.kube, err = o.clientset(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
 	"github.com/orphansweep/orphans/internal/deprovision"
@@ -87,17 +86,14 @@ type ReclaimOptions struct {
 	selfApproved bool
 	secret       deprovision.Secret
 	isTerminal   func() bool
-	now          func() time.Time
 
 	// Built once by Complete.
-	exporter    *exporterclient.Client
-	kube        kubernetes.Interface
+	verdictReader
 	deprovision *deprovision.Client
 	// endpoint is where requests go (or, with --dry-run=client, would go).
 	endpoint string
 	// contextName is the kube context the operator types to confirm.
 	contextName string
-	rules       claimRules
 }
 
 // Outcome is what happened to one target.
@@ -276,18 +272,9 @@ func (o *ReclaimOptions) Complete(_ *cobra.Command, args []string) error {
 			return ok && term.IsTerminal(int(f.Fd()))
 		}
 	}
-	if o.now == nil {
-		o.now = time.Now
-	}
-
-	if o.rules, err = o.RuleFlags.rules(o.now); err != nil {
+	if err := o.verdictReader.complete(o.RootOptions, o.RuleFlags); err != nil {
 		return err
 	}
-	exp, err := o.exporterClient()
-	if err != nil {
-		return err
-	}
-	o.exporter = exp
 	if o.kube, err = o.clientset(); err != nil {
 		return fmt.Errorf("refusing to reclaim: kubeconfig: %w", err)
 	}

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/orphansweep/orphans/internal/api"
+	"github.com/orphansweep/orphans/internal/exporterclient"
 )
 
 // WhyBelowFloor: the fresh verdict is below one of the plugin's floors.
@@ -53,8 +55,33 @@ func (f *RuleFlags) AddFlags(fs *pflag.FlagSet, typesHelp string) {
 	fs.DurationVar(&f.MinNamespaceAge, "min-namespace-age", f.MinNamespaceAge, "Skip a target whose namespace is younger than this. Lowering it is shown and sent to the platform.")
 }
 
-// rules validates the flags and returns the rules they set.
-func (f RuleFlags) rules(now func() time.Time) (claimRules, error) {
+// verdictReader is what plan, plan show and reclaim read fresh verdicts
+// with and judge them by: the clock, the rules of their RuleFlags, and the
+// exporter's and the cluster's clients.
+type verdictReader struct {
+	now      func() time.Time
+	rules    claimRules
+	exporter *exporterclient.Client
+	kube     kubernetes.Interface
+}
+
+// complete sets the clock (unless set), validates flags into the rules
+// and builds the exporter's client; it contacts nothing. The cluster's
+// client is left to the command, which says what a kubeconfig error refuses.
+func (v *verdictReader) complete(root *RootOptions, flags RuleFlags) error {
+	if v.now == nil {
+		v.now = time.Now
+	}
+	var err error
+	if v.rules, err = flags.claimRules(v.now); err != nil {
+		return err
+	}
+	v.exporter, err = root.exporterClient()
+	return err
+}
+
+// claimRules validates the flags and returns the rules they set.
+func (f RuleFlags) claimRules(now func() time.Time) (claimRules, error) {
 	r := newClaimRules(f.NamespacePrefix, f.Types)
 	switch {
 	case r.prefix == "":

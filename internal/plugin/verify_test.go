@@ -92,14 +92,14 @@ func TestNewClaimRulesTrimsTypes(t *testing.T) {
 	}
 	f := defaultRuleFlags()
 	f.Types = []string{" ", ""}
-	if _, err := f.rules(time.Now); err == nil || !strings.Contains(err.Error(), "--types") {
+	if _, err := f.claimRules(time.Now); err == nil || !strings.Contains(err.Error(), "--types") {
 		t.Fatalf("blank --types: %v", err)
 	}
 }
 
 func mustRules(t *testing.T, f RuleFlags) claimRules {
 	t.Helper()
-	r, err := f.rules(time.Now)
+	r, err := f.claimRules(time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestFloors(t *testing.T) {
 	} {
 		f := defaultRuleFlags()
 		bad(&f)
-		if _, err := f.rules(time.Now); err == nil {
+		if _, err := f.claimRules(time.Now); err == nil {
 			t.Errorf("%+v accepted", f)
 		}
 	}
